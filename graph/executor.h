@@ -1,0 +1,67 @@
+#pragma once
+/**
+ * Executor: runs a planned graph.
+ *
+ * Offline: `run` takes whole values (batch first) for the graph inputs and returns the preset's
+ * outputs. Steps start as soon as the steps they need are done; with `concurrent` (the default),
+ * independent branches run at the same time on LibTorch's inter-op thread pool (at::launch), and
+ * each node's own tensor ops use the intra-op threads. Inference runs under NoGradGuard; training
+ * mode keeps autograd on so gradients flow through the whole graph.
+ *
+ * Streaming: `prepareStream`, then `processBlock` with consecutive blocks for the graph inputs;
+ * each call returns what every output can produce so far. Every needed node must stream.
+ * `latencySamples` is the longest path of node latencies to any output.
+ *
+ * An Executor is not itself thread-safe: one run (or one block) at a time.
+ */
+#include "graph/graph.h"
+#include "graph/plan.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace avgraph {
+
+struct RunOptions {
+    bool concurrent = true; ///< false: one step at a time, in plan order
+    bool training = false;  ///< autograd on
+};
+
+/** Wall-clock time of one step in the last run, relative to the run's start. */
+struct StepTiming {
+    std::string id;
+    std::string type;
+    double start_s = 0.0;
+    double seconds = 0.0;
+};
+
+class Executor {
+public:
+    Executor(Graph& graph, Plan plan);
+
+    /** Offline run: values for every graph input, by input name; returns values by output name. */
+    std::map<std::string, Value> run(const std::map<std::string, Value>& inputs, const RunOptions& options = {});
+    /** Per-step timings of the last offline run, in plan order. */
+    const std::vector<StepTiming>& timings() const { return timings_; }
+
+    void prepareStream(const StreamSpec& spec);
+    std::map<std::string, Value> processBlock(const std::map<std::string, Value>& blocks);
+    void resetStream();
+    int64_t latencySamples() const;
+
+    const Graph& graph() const { return graph_; }
+    const Plan& plan() const { return plan_; }
+
+private:
+    Ports gather(size_t step, const std::vector<Ports>& produced) const;
+    std::map<std::string, Value> collect(const std::vector<Ports>& produced) const;
+    void checkInputs(const std::map<std::string, Value>& inputs) const;
+
+    Graph& graph_;
+    Plan plan_;
+    std::vector<StepTiming> timings_;
+    bool streaming_ = false;
+};
+
+} // namespace avgraph

@@ -1,0 +1,66 @@
+#include "graph/node.h"
+
+namespace avgraph {
+
+Node::Node(const NodeContext& context) : context_(context) {}
+Node::~Node() = default;
+
+Error Node::error(const std::string& message) const {
+    return Error(context_.where, "(" + context_.spec->type + ") " + message);
+}
+
+template <typename F> auto Node::guarded(const char* what, F&& body) const -> decltype(body()) {
+    try {
+        return body();
+    } catch (const Error&) {
+        throw;
+    } catch (const c10::Error& e) {
+        // LibTorch messages carry a C++ backtrace after the first line; the user needs the first.
+        std::string msg = e.what_without_backtrace();
+        throw error(std::string(what) + ": " + msg.substr(0, msg.find('\n')));
+    } catch (const std::exception& e) {
+        throw error(std::string(what) + ": " + e.what());
+    }
+}
+
+Ports Node::process(const Ports& inputs) {
+    return guarded("while processing", [&] { return run(inputs); });
+}
+
+void Node::prepareStream(const StreamSpec& spec) {
+    guarded("while preparing to stream", [&] { onPrepareStream(spec); });
+}
+
+Ports Node::processBlock(const Ports& inputs) {
+    return guarded("while processing a block", [&] { return runBlock(inputs); });
+}
+
+void Node::resetStream() { onResetStream(); }
+int64_t Node::latencySamples() const { return latency(); }
+torch::nn::Module* Node::module() { return trainableModule(); }
+
+void Node::to(const torch::Device& device) {
+    guarded("while moving to a device", [&] { moveTo(device); });
+}
+
+void Node::onPrepareStream(const StreamSpec&) {
+    throw error("does not stream; run the graph offline, or use a streaming node in its place");
+}
+
+Ports Node::runBlock(const Ports&) {
+    throw error("does not stream; run the graph offline, or use a streaming node in its place");
+}
+
+void Node::moveTo(const torch::Device& device) {
+    if (auto* m = trainableModule())
+        m->to(device);
+}
+
+const Value& Node::input(const Ports& inputs, const std::string& port) const {
+    auto it = inputs.find(port);
+    if (it == inputs.end() || !it->second.tensor.defined())
+        throw error("input '" + port + "' has no value");
+    return it->second;
+}
+
+} // namespace avgraph

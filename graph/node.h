@@ -1,0 +1,95 @@
+#pragma once
+/**
+ * Node: one step of a graph (a feature, a network, a fusion rule).
+ *
+ * Life cycle
+ *   - Offline: `process(inputs)` takes whole values (batch first) and returns the outputs. It must
+ *     not keep state between calls, so the executor may call nodes of independent branches at once.
+ *   - Streaming: `prepareStream(spec)`, then `processBlock(inputs)` with consecutive blocks; each
+ *     call returns what the node can produce so far (possibly zero frames). A streaming node reports
+ *     its latency in samples: after that latency, the concatenated blocks equal the offline result.
+ *     `resetStream()` forgets the past. Nodes that cannot stream (their spec says so) throw.
+ *   - Training: nodes whose spec is trainable expose their torch::nn::Module through `module()`.
+ *
+ * The public interface is non-virtual; subclasses implement the protected hooks. The public calls
+ * turn any exception from a hook into an avgraph::Error that names the node, so a LibTorch shape
+ * error inside a node reaches the user as "node 'feat' (features.logmel): ...".
+ */
+#include "graph/error.h"
+#include "graph/node_spec.h"
+#include "graph/params.h"
+#include "graph/value.h"
+
+#include <torch/nn/module.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+namespace avgraph {
+
+/** Values by port name. */
+using Ports = std::map<std::string, Value>;
+
+/** What a node is built from. */
+struct NodeContext {
+    std::string id;
+    const NodeSpec* spec = nullptr;
+    Params params;
+    Location where; ///< the node in its preset, for errors raised later
+    std::filesystem::path preset_dir;
+};
+
+/** What a streaming graph will be fed. */
+struct StreamSpec {
+    double sample_rate = 0.0;
+    int64_t channels = 1;
+    int64_t max_block = 4096; ///< the largest block processBlock will see, in samples
+};
+
+class Node {
+public:
+    explicit Node(const NodeContext& context);
+    virtual ~Node();
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+
+    const std::string& id() const { return context_.id; }
+    const NodeSpec& spec() const { return *context_.spec; }
+    const Params& params() const { return context_.params; }
+    const Location& where() const { return context_.where; }
+
+    Ports process(const Ports& inputs);
+
+    void prepareStream(const StreamSpec& spec);
+    Ports processBlock(const Ports& inputs);
+    void resetStream();
+    /** Samples of delay between a block's input and the matching output, once prepared. */
+    int64_t latencySamples() const;
+
+    /** The trainable module, or nullptr. */
+    torch::nn::Module* module();
+    /** Moves parameters and buffers to a device before the node runs there. */
+    void to(const torch::Device& device);
+
+    /** An Error located at this node. */
+    Error error(const std::string& message) const;
+
+protected:
+    virtual Ports run(const Ports& inputs) = 0;
+    virtual void onPrepareStream(const StreamSpec& spec);
+    virtual Ports runBlock(const Ports& inputs);
+    virtual void onResetStream() {}
+    virtual int64_t latency() const { return 0; }
+    virtual torch::nn::Module* trainableModule() { return nullptr; }
+    virtual void moveTo(const torch::Device& device);
+
+    /** The value on an input port; throws a located error when a required one is missing. */
+    const Value& input(const Ports& inputs, const std::string& port) const;
+
+private:
+    template <typename F> auto guarded(const char* what, F&& body) const -> decltype(body());
+    NodeContext context_;
+};
+
+} // namespace avgraph

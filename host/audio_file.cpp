@@ -1,0 +1,208 @@
+#include "host/audio_file.h"
+
+#include <sndfile.h>
+#include <soxr.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+namespace avgraph::host {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void fail(const fs::path& file, const std::string& what) {
+    throw std::runtime_error(file.string() + ": " + what);
+}
+
+struct SndfileCloser {
+    void operator()(SNDFILE* f) const { sf_close(f); }
+};
+using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
+
+// The short names python-soundfile uses (they are the SF_FORMAT_* suffixes), so that reports read the
+// same as users' Python tooling. libsndfile's own descriptions ("Signed 24 bit PCM") are the fallback.
+const char* majorName(int major) {
+    switch (major) {
+    case SF_FORMAT_WAV: return "WAV";
+    case SF_FORMAT_AIFF: return "AIFF";
+    case SF_FORMAT_AU: return "AU";
+    case SF_FORMAT_RAW: return "RAW";
+    case SF_FORMAT_W64: return "W64";
+    case SF_FORMAT_WAVEX: return "WAVEX";
+    case SF_FORMAT_FLAC: return "FLAC";
+    case SF_FORMAT_CAF: return "CAF";
+    case SF_FORMAT_OGG: return "OGG";
+    case SF_FORMAT_RF64: return "RF64";
+    case SF_FORMAT_MPEG: return "MP3";
+    case SF_FORMAT_NIST: return "NIST";
+    case SF_FORMAT_VOC: return "VOC";
+    case SF_FORMAT_IRCAM: return "IRCAM";
+    case SF_FORMAT_MAT4: return "MAT4";
+    case SF_FORMAT_MAT5: return "MAT5";
+    default: return nullptr;
+    }
+}
+
+const char* subtypeName(int subtype) {
+    switch (subtype) {
+    case SF_FORMAT_PCM_S8: return "PCM_S8";
+    case SF_FORMAT_PCM_16: return "PCM_16";
+    case SF_FORMAT_PCM_24: return "PCM_24";
+    case SF_FORMAT_PCM_32: return "PCM_32";
+    case SF_FORMAT_PCM_U8: return "PCM_U8";
+    case SF_FORMAT_FLOAT: return "FLOAT";
+    case SF_FORMAT_DOUBLE: return "DOUBLE";
+    case SF_FORMAT_ULAW: return "ULAW";
+    case SF_FORMAT_ALAW: return "ALAW";
+    case SF_FORMAT_IMA_ADPCM: return "IMA_ADPCM";
+    case SF_FORMAT_MS_ADPCM: return "MS_ADPCM";
+    case SF_FORMAT_GSM610: return "GSM610";
+    case SF_FORMAT_VORBIS: return "VORBIS";
+    case SF_FORMAT_OPUS: return "OPUS";
+    case SF_FORMAT_ALAC_16: return "ALAC_16";
+    case SF_FORMAT_ALAC_20: return "ALAC_20";
+    case SF_FORMAT_ALAC_24: return "ALAC_24";
+    case SF_FORMAT_ALAC_32: return "ALAC_32";
+    case SF_FORMAT_MPEG_LAYER_I: return "MPEG_LAYER_I";
+    case SF_FORMAT_MPEG_LAYER_II: return "MPEG_LAYER_II";
+    case SF_FORMAT_MPEG_LAYER_III: return "MPEG_LAYER_III";
+    default: return nullptr;
+    }
+}
+
+std::string libsndfileFormatName(int format) {
+    SF_FORMAT_INFO info{};
+    info.format = format;
+    if (sf_command(nullptr, SFC_GET_FORMAT_INFO, &info, sizeof info) != 0 || !info.name)
+        return "unknown";
+    return info.name;
+}
+
+std::string formatName(int format) {
+    int major = format & SF_FORMAT_TYPEMASK;
+    int subtype = format & SF_FORMAT_SUBMASK;
+    const char* m = majorName(major);
+    const char* s = subtypeName(subtype);
+    return (m ? std::string(m) : libsndfileFormatName(major)) + "/" +
+           (s ? std::string(s) : libsndfileFormatName(subtype));
+}
+
+// Frames per read when de-interleaving: large enough that libsndfile's per-call cost vanishes, small
+// enough that the interleaved staging buffer stays in cache instead of doubling the clip's memory.
+constexpr sf_count_t kChunkFrames = 16384;
+
+} // namespace
+
+DecodedAudio readAudio(const fs::path& file) {
+    std::error_code ec;
+    auto status = fs::status(file, ec);
+    if (!fs::exists(status))
+        fail(file, "no such file; expected an audio file (WAV, FLAC, Ogg, ...)");
+    if (fs::is_directory(status))
+        fail(file, "is a folder; expected an audio file (WAV, FLAC, Ogg, ...)");
+
+    SF_INFO info{};
+    SndfilePtr sf(sf_open(file.c_str(), SFM_READ, &info));
+    if (!sf)
+        fail(file, "cannot open as audio (libsndfile: " + std::string(sf_strerror(nullptr)) +
+                       "); expected a readable audio file in a format libsndfile supports (WAV, FLAC, Ogg, ...)");
+    if (info.channels <= 0)
+        fail(file, "declares " + std::to_string(info.channels) + " channels; expected at least one");
+    if (info.samplerate <= 0)
+        fail(file, "declares a sample rate of " + std::to_string(info.samplerate) + " Hz; expected a positive rate");
+    if (info.frames <= 0)
+        fail(file, "contains no audio frames; expected at least one frame of audio");
+    // libsndfile reports SF_COUNT_MAX when it cannot know the length; refusing beats a giant allocation.
+    const int64_t channels = info.channels;
+    if (info.frames > std::numeric_limits<int64_t>::max() / channels / int64_t(sizeof(float)))
+        fail(file, "announces " + std::to_string(info.frames) + " frames, too many to hold in memory");
+
+    const int64_t frames = info.frames;
+    // Float reads of integer PCM are scaled to [-1, 1) by libsndfile already (SFC_SET_NORM_FLOAT is on by
+    // default); set it anyway so the documented contract does not hang on a library default.
+    sf_command(sf.get(), SFC_SET_NORM_FLOAT, nullptr, SF_TRUE);
+
+    torch::Tensor samples = torch::empty({channels, frames}, torch::kFloat32);
+    float* out = samples.data_ptr<float>();
+    int64_t done = 0;
+    if (channels == 1) {
+        // Mono is already in tensor layout: decode straight into it.
+        done = sf_readf_float(sf.get(), out, frames);
+    } else {
+        std::vector<float> chunk(size_t(std::min<int64_t>(frames, kChunkFrames) * channels));
+        while (done < frames) {
+            sf_count_t want = std::min<int64_t>(frames - done, kChunkFrames);
+            sf_count_t got = sf_readf_float(sf.get(), chunk.data(), want);
+            if (got <= 0)
+                break;
+            for (int64_t c = 0; c < channels; ++c) {
+                float* row = out + c * frames + done;
+                const float* src = chunk.data() + c;
+                for (sf_count_t i = 0; i < got; ++i)
+                    row[i] = src[i * channels];
+            }
+            done += got;
+        }
+    }
+    if (done < frames)
+        fail(file, "yielded only " + std::to_string(done) + " of the " + std::to_string(frames) +
+                       " frames its header announces (libsndfile: " + sf_strerror(sf.get()) +
+                       "); the file is truncated or damaged");
+
+    DecodedAudio result;
+    result.samples = std::move(samples);
+    result.sample_rate = info.samplerate;
+    result.format = formatName(info.format);
+    return result;
+}
+
+torch::Tensor resample(const torch::Tensor& samples, double from_rate, double to_rate) {
+    if (samples.dim() != 2)
+        throw std::invalid_argument("resample: expected samples shaped [channels, frames], got " +
+                                    std::to_string(samples.dim()) + " dimensions");
+    if (!(std::isfinite(from_rate) && from_rate > 0 && std::isfinite(to_rate) && to_rate > 0))
+        throw std::invalid_argument("resample: sample rates must be finite and positive, got " +
+                                    std::to_string(from_rate) + " Hz to " + std::to_string(to_rate) + " Hz");
+    if (from_rate == to_rate)
+        return samples;
+
+    torch::Tensor in = samples.to(torch::kCPU, torch::kFloat32).contiguous();
+    const int64_t channels = in.size(0);
+    const int64_t frames = in.size(1);
+    // llround rounds halves away from zero, i.e. up for these positive lengths.
+    const int64_t out_frames = std::llround(double(frames) * to_rate / from_rate);
+    torch::Tensor out = torch::zeros({channels, out_frames}, torch::kFloat32);
+    if (channels == 0 || frames == 0 || out_frames == 0)
+        return out;
+
+    std::vector<const float*> in_rows(size_t(channels));
+    std::vector<float*> out_rows(size_t(channels));
+    for (int64_t c = 0; c < channels; ++c) {
+        in_rows[size_t(c)] = in.data_ptr<float>() + c * frames;
+        out_rows[size_t(c)] = out.data_ptr<float>() + c * out_frames;
+    }
+    // Split-channel I/O reads and writes the tensor rows in place: no interleaving copies. One thread, so
+    // that libsoxr's OpenMP workers do not compete with LibTorch's intra-op pool.
+    soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_S, SOXR_FLOAT32_S);
+    soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
+    soxr_runtime_spec_t runtime = soxr_runtime_spec(1);
+    size_t in_done = 0;
+    size_t out_done = 0;
+    // soxr_oneshot flushes the filter at the end of the input, so the tail is complete. Should libsoxr
+    // ever emit one frame fewer than the rounded length, the zero-initialised tail stays silent.
+    soxr_error_t error = soxr_oneshot(from_rate, to_rate, unsigned(channels), in_rows.data(), size_t(frames),
+                                      &in_done, out_rows.data(), size_t(out_frames), &out_done, &io, &quality,
+                                      &runtime);
+    if (error)
+        throw std::runtime_error("resample: libsoxr failed to resample from " + std::to_string(from_rate) +
+                                 " Hz to " + std::to_string(to_rate) + " Hz: " + error);
+    return out;
+}
+
+} // namespace avgraph::host

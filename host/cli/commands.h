@@ -1,0 +1,48 @@
+#pragma once
+/**
+ * The `avgraph` subcommands. Each adds itself to the CLI11 app; its callback runs the command and
+ * throws avgraph::Error for anything the user should fix (main prints it and exits 1).
+ */
+#include "graph/executor.h"
+#include "graph/graph.h"
+#include "graph/registry.h"
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace avgraph::host {
+
+/** Options every command shares. */
+struct GlobalOptions {
+    std::vector<std::filesystem::path> node_libraries; ///< --nodes
+};
+
+/** A preset and how to load it: the positional PRESET, --set, --device, --threads. */
+struct GraphOptions {
+    std::string preset;
+    std::vector<std::string> overrides;
+    std::string device;
+    int threads = 0;
+};
+
+/** A preset loaded, validated and planned. */
+struct LoadedGraph {
+    std::unique_ptr<Registry> registry;
+    std::unique_ptr<Graph> graph;
+    std::unique_ptr<Executor> executor;
+};
+
+void addGraphOptions(CLI::App& command, GraphOptions& options, bool with_runtime);
+LoadedGraph loadGraph(const GraphOptions& options, const GlobalOptions& global);
+
+void addRunCommand(CLI::App& app, const GlobalOptions& global);
+void addValidateCommand(CLI::App& app, const GlobalOptions& global);
+void addNodesCommand(CLI::App& app, const GlobalOptions& global);
+void addDotCommand(CLI::App& app, const GlobalOptions& global);
+void addBenchCommand(CLI::App& app, const GlobalOptions& global);
+
+} // namespace avgraph::host

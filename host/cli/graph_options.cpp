@@ -1,0 +1,31 @@
+#include "host/cli/commands.h"
+
+#include "host/runtime.h"
+
+namespace avgraph::host {
+
+void addGraphOptions(CLI::App& command, GraphOptions& options, bool with_runtime) {
+    command.add_option("preset", options.preset, "Preset file (JSON)")->required();
+    command.add_option("--set", options.overrides,
+                       "Override a parameter: node.param=value (value as JSON, or a bare word); repeatable");
+    if (with_runtime) {
+        command.add_option("--device", options.device,
+                           "Default device for nodes whose preset names none: cpu, cuda, cuda:N or auto")
+            ->default_str("auto");
+        command.add_option("--threads", options.threads, "Intra-op threads (0: one per core)")
+            ->default_val(0)
+            ->check(CLI::Range(0, 1024));
+    }
+}
+
+LoadedGraph loadGraph(const GraphOptions& options, const GlobalOptions& global) {
+    configureThreads(options.threads);
+    LoadedGraph loaded;
+    loaded.registry = makeRegistry(global.node_libraries);
+    Preset preset = Preset::load(options.preset, options.overrides);
+    loaded.graph = std::make_unique<Graph>(Graph::build(preset, *loaded.registry));
+    loaded.executor = std::make_unique<Executor>(*loaded.graph, Plan::make(*loaded.graph, options.device));
+    return loaded;
+}
+
+} // namespace avgraph::host

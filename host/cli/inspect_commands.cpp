@@ -1,0 +1,95 @@
+// avgraph validate, nodes and dot: looking at presets and node types without running them.
+#include "host/cli/commands.h"
+
+#include "graph/error.h"
+#include "host/node_reference.h"
+#include "host/runtime.h"
+
+#include <fstream>
+#include <iostream>
+
+namespace avgraph::host {
+
+namespace {
+
+void writeText(const std::string& text, const std::string& file) {
+    if (file.empty()) {
+        std::cout << text;
+        return;
+    }
+    std::string tmp = file + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary);
+        if (!(out << text))
+            throw Error({file, "", "", 0, 0}, "cannot write the file");
+    }
+    std::filesystem::rename(tmp, file);
+}
+
+} // namespace
+
+void addValidateCommand(CLI::App& app, const GlobalOptions& global) {
+    auto options = std::make_shared<GraphOptions>();
+    auto show_plan = std::make_shared<bool>(false);
+    CLI::App* cmd = app.add_subcommand("validate", "Check a preset without running it: types, parameters, edges, "
+                                                   "cycles, files");
+    addGraphOptions(*cmd, *options, false);
+    cmd->add_flag("--plan", *show_plan, "Also print the execution plan");
+    cmd->callback([options, show_plan, &global] {
+        LoadedGraph g = loadGraph(*options, global);
+        const Graph& graph = *g.graph;
+        size_t nodes = 0;
+        for (size_t v = 0; v < graph.size(); ++v)
+            nodes += graph.vertex(v).is_input ? 0 : 1;
+        std::cout << options->preset << ": ok (" << nodes << " nodes; outputs:";
+        for (const auto& o : graph.outputs())
+            std::cout << " " << o.name << " ["
+                      << kindName(graph.vertex(o.vertex).output_kinds.at(o.port)) << "]";
+        std::cout << ")\n";
+        auto needed = graph.neededForOutputs();
+        for (size_t v = 0; v < graph.size(); ++v)
+            if (!needed[v])
+                std::cout << "note: '" << graph.vertex(v).id << "' feeds no output and will not run\n";
+        if (*show_plan)
+            std::cout << "plan:\n" << g.executor->plan().describe(graph);
+    });
+}
+
+void addNodesCommand(CLI::App& app, const GlobalOptions& global) {
+    auto type = std::make_shared<std::string>();
+    auto markdown = std::make_shared<bool>(false);
+    auto output = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand("nodes", "List the node types, or show one (avgraph nodes features.logmel)");
+    cmd->add_option("type", *type, "A node type to describe in full");
+    cmd->add_flag("--markdown", *markdown, "The full node reference as Markdown (docs/nodes.md)");
+    cmd->add_option("-o,--output", *output, "Write to a file instead of standard output");
+    cmd->callback([type, markdown, output, &global] {
+        auto registry = makeRegistry(global.node_libraries);
+        if (!type->empty()) {
+            const NodeSpec* spec = registry->find(*type);
+            if (!spec) {
+                std::string hint;
+                for (const auto& s : registry->suggest(*type))
+                    hint += (hint.empty() ? " (did you mean " : ", ") + s;
+                throw Error({}, "unknown node type '" + *type + "'" + (hint.empty() ? "" : hint + "?)"));
+            }
+            writeText(nodeDetails(*spec), *output);
+        } else {
+            writeText(*markdown ? nodeReferenceMarkdown(*registry) : nodeListing(*registry), *output);
+        }
+    });
+}
+
+void addDotCommand(CLI::App& app, const GlobalOptions& global) {
+    auto options = std::make_shared<GraphOptions>();
+    auto output = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand("dot", "Print a preset's graph in Graphviz dot (avgraph dot P | dot -Tsvg)");
+    addGraphOptions(*cmd, *options, false);
+    cmd->add_option("-o,--output", *output, "Write to a file instead of standard output");
+    cmd->callback([options, output, &global] {
+        LoadedGraph g = loadGraph(*options, global);
+        writeText(g.graph->toDot(), *output);
+    });
+}
+
+} // namespace avgraph::host

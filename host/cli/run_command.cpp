@@ -1,0 +1,129 @@
+// avgraph run: a preset over audio files, writing each output as .npy.
+#include "host/cli/commands.h"
+
+#include "graph/error.h"
+#include "host/audio_input.h"
+#include "host/input_files.h"
+#include "host/output_folder.h"
+#include "host/profile_report.h"
+#include "host/progress_bar.h"
+
+#include <chrono>
+#include <iostream>
+
+namespace avgraph::host {
+
+namespace {
+
+struct RunSettings {
+    GraphOptions graph;
+    std::vector<std::string> inputs;
+    std::string output;
+    int batch = 8;
+    bool profile = false;
+    bool serial = false;
+    bool keep_going = false;
+};
+
+std::string shapeText(const torch::Tensor& t) {
+    std::string s = "[";
+    for (int64_t d = 0; d < t.dim(); ++d)
+        s += (d ? ", " : "") + std::to_string(t.size(d));
+    return s + "]";
+}
+
+void runCommand(const RunSettings& settings, const GlobalOptions& global) {
+    LoadedGraph loaded = loadGraph(settings.graph, global);
+    const Preset& preset = loaded.graph->preset();
+    if (preset.inputs().size() != 1)
+        throw Error(preset.locate("/inputs"), "`avgraph run` feeds audio files to a preset with one audio input; "
+                                              "this preset has " + std::to_string(preset.inputs().size()));
+    const PresetInput& input = preset.inputs()[0];
+    auto files = expandInputs(settings.inputs);
+    OutputFolder out(settings.output);
+    bool single = files.size() == 1;
+    ProgressBar progress(files.size(), !single && stderrIsTerminal());
+    ProfileReport profile;
+    RunOptions options;
+    options.concurrent = !settings.serial;
+
+    auto t0 = std::chrono::steady_clock::now();
+    double audio_seconds = 0.0;
+    size_t done = 0, failed = 0;
+    std::vector<Value> batch;
+    std::vector<const InputFile*> batch_files;
+
+    auto flush = [&] {
+        if (batch.empty())
+            return;
+        auto results = loaded.executor->run({{input.name, stackClips(batch)}}, options);
+        if (settings.profile)
+            profile.add(loaded.executor->timings());
+        for (size_t b = 0; b < batch.size(); ++b) {
+            for (const auto& [name, value] : results) {
+                torch::Tensor clip = clipOf(value, static_cast<int64_t>(b));
+                auto path = out.writeNpy(batch_files[b]->output_subdir / (name + ".npy"), clip);
+                if (single)
+                    std::cout << "wrote " << path.string() << "  float32 " << shapeText(clip) << "  ("
+                              << kindName(value.kind) << ")\n";
+            }
+        }
+        done += batch.size();
+        progress.update(done, batch_files.back()->path.filename().string());
+        batch.clear();
+        batch_files.clear();
+    };
+
+    for (const auto& f : files) {
+        Value clip;
+        try {
+            clip = loadAudioFor(f.path, input);
+        } catch (const Error& e) {
+            if (!settings.keep_going)
+                throw;
+            progress.finish();
+            std::cerr << "avgraph: skipped: " << e.what() << "\n";
+            ++failed;
+            continue;
+        }
+        audio_seconds += static_cast<double>(clip.tensor.size(-1)) / clip.sample_rate;
+        if (!batch.empty() && (!sameShape(batch[0], clip) || static_cast<int>(batch.size()) >= settings.batch))
+            flush();
+        batch.push_back(clip);
+        batch_files.push_back(&f);
+    }
+    flush();
+    progress.finish();
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!single)
+        std::cout << "wrote " << preset.outputs().size() << " output(s) for " << done << " clip(s) to "
+                  << out.dir().string() << " in " << seconds << " s (" << audio_seconds / seconds
+                  << "x real time)\n";
+    if (settings.profile)
+        std::cout << profile.table();
+    if (failed > 0)
+        throw Error({}, std::to_string(failed) + " of " + std::to_string(files.size()) + " input(s) could not be read");
+}
+
+} // namespace
+
+void addRunCommand(CLI::App& app, const GlobalOptions& global) {
+    auto settings = std::make_shared<RunSettings>();
+    CLI::App* cmd = app.add_subcommand("run", "Run a preset over audio files and write its outputs as .npy");
+    addGraphOptions(*cmd, settings->graph, true);
+    cmd->add_option("-i,--input", settings->inputs,
+                    "Audio file, folder (searched recursively) or list file (.txt/.lst); repeatable")
+        ->required();
+    cmd->add_option("-o,--output", settings->output,
+                    "Output folder: OUTPUT/<output>.npy for one input, OUTPUT/<input path>/<output>.npy for many")
+        ->required();
+    cmd->add_option("--batch", settings->batch, "Clips of equal length per batch")->default_val(8)->check(
+        CLI::Range(1, 4096));
+    cmd->add_flag("--profile", settings->profile, "Print the time spent in each node");
+    cmd->add_flag("--serial", settings->serial, "Run one node at a time instead of independent branches at once");
+    cmd->add_flag("--keep-going", settings->keep_going,
+                  "Skip unreadable inputs (reported, exit status 1 at the end) instead of stopping");
+    cmd->callback([settings, &global] { runCommand(*settings, global); });
+}
+
+} // namespace avgraph::host

@@ -1,0 +1,101 @@
+#include "host/input_files.h"
+
+#include "graph/error.h"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+
+namespace avgraph::host {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+}
+
+bool isListFile(const fs::path& file) {
+    auto ext = lower(file.extension().string());
+    return ext == ".txt" || ext == ".lst" || ext == ".list";
+}
+
+void addListed(const fs::path& list, std::vector<fs::path>& out) {
+    std::ifstream in(list);
+    if (!in)
+        throw Error({list.string(), "", "", 0, 0}, "cannot read the input list");
+    std::string line;
+    int number = 0;
+    while (std::getline(in, line)) {
+        ++number;
+        if (!line.empty() && line.back() == '\r')
+            line.pop_back();
+        auto first = line.find_first_not_of(" \t");
+        if (first == std::string::npos || line[first] == '#')
+            continue;
+        line = line.substr(first, line.find_last_not_of(" \t") - first + 1);
+        fs::path p = line;
+        if (p.is_relative())
+            p = list.parent_path() / p;
+        if (!fs::is_regular_file(p))
+            throw Error({list.string(), "", "", number, 1}, "listed file not found: " + p.string());
+        out.push_back(p);
+    }
+}
+} // namespace
+
+bool isAudioFileName(const fs::path& file) {
+    static const std::set<std::string> known{".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif",
+                                             ".aiff", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64"};
+    return known.count(lower(file.extension().string())) > 0;
+}
+
+std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments) {
+    std::vector<fs::path> files;
+    for (const auto& arg : arguments) {
+        fs::path p = arg;
+        if (fs::is_directory(p)) {
+            std::vector<fs::path> found;
+            for (const auto& entry : fs::recursive_directory_iterator(p, fs::directory_options::follow_directory_symlink))
+                if (entry.is_regular_file() && isAudioFileName(entry.path()))
+                    found.push_back(entry.path());
+            if (found.empty())
+                throw Error({arg, "", "", 0, 0}, "the folder holds no audio files (wav, flac, ogg, ...)");
+            std::sort(found.begin(), found.end());
+            files.insert(files.end(), found.begin(), found.end());
+        } else if (fs::is_regular_file(p)) {
+            if (isListFile(p))
+                addListed(p, files);
+            else
+                files.push_back(p);
+        } else {
+            throw Error({arg, "", "", 0, 0}, "input not found");
+        }
+    }
+    std::vector<InputFile> out;
+    if (files.size() == 1) {
+        out.push_back({files[0], {}});
+        return out;
+    }
+    // Outputs of many inputs go below the output folder at each file's path relative to the
+    // inputs' common folder, so that same-named files from different folders stay apart.
+    fs::path common = fs::absolute(files[0]).parent_path().lexically_normal();
+    for (const auto& f : files) {
+        fs::path dir = fs::absolute(f).parent_path().lexically_normal();
+        while (!common.empty() && dir.lexically_relative(common).string().rfind("..", 0) == 0)
+            common = common.parent_path();
+    }
+    std::map<fs::path, int> used;
+    for (const auto& f : files) {
+        fs::path rel = fs::absolute(f).lexically_normal().lexically_relative(common);
+        fs::path sub = rel.parent_path() / rel.stem();
+        if (used[sub]++ > 0) // a.wav and a.flac side by side
+            sub = rel.parent_path() / rel.filename();
+        out.push_back({f, sub});
+    }
+    return out;
+}
+
+} // namespace avgraph::host

@@ -1,0 +1,63 @@
+#include "host/output_folder.h"
+
+#include "graph/error.h"
+#include "host/npy.h"
+
+#include <fstream>
+
+namespace avgraph::host {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr const char* kManifest = ".avgraph-outputs";
+}
+
+OutputFolder::OutputFolder(fs::path dir) : dir_(std::move(dir)) {
+    if (fs::exists(dir_) && !fs::is_directory(dir_))
+        throw Error({dir_.string(), "", "", 0, 0}, "the output path is a file, expected a folder");
+    std::error_code ec;
+    fs::create_directories(dir_, ec);
+    if (ec)
+        throw Error({dir_.string(), "", "", 0, 0}, "cannot create the output folder: " + ec.message());
+    std::ifstream in(dir_ / kManifest);
+    std::string line;
+    while (std::getline(in, line))
+        if (!line.empty())
+            ours_.insert(line);
+}
+
+fs::path OutputFolder::writeNpy(const fs::path& relative, const torch::Tensor& tensor) {
+    fs::path full = dir_ / relative;
+    std::string key = relative.generic_string();
+    if (fs::exists(full) && !ours_.count(key))
+        throw Error({full.string(), "", "", 0, 0},
+                    "exists and was not written by avgraph; choose another --output folder or move the file");
+    std::error_code ec;
+    fs::create_directories(full.parent_path(), ec);
+    if (ec)
+        throw Error({full.parent_path().string(), "", "", 0, 0}, "cannot create the folder: " + ec.message());
+    host::writeNpy(full, tensor);
+    if (ours_.insert(key).second)
+        saveManifest();
+    return full;
+}
+
+void OutputFolder::saveManifest() const {
+    fs::path tmp = dir_ / (std::string(kManifest) + ".tmp");
+    {
+        std::ofstream out(tmp);
+        for (const auto& k : ours_)
+            out << k << "\n";
+    }
+    fs::rename(tmp, dir_ / kManifest);
+}
+
+torch::Tensor clipOf(const Value& value, int64_t index) {
+    torch::Tensor t = value.tensor.select(0, index);
+    if (value.axes.size() > 1 && value.axes[1] == "channel" && t.dim() > 0 && t.size(0) == 1)
+        t = t.squeeze(0);
+    return t.detach().to(torch::kCPU);
+}
+
+} // namespace avgraph::host

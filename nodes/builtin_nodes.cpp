@@ -1,0 +1,13 @@
+#include "nodes/builtin_nodes.h"
+
+#include "nodes/features/features.h"
+#include "nodes/tensor/tensor_nodes.h"
+
+namespace avgraph::nodes {
+
+void registerBuiltinNodes(Registry& registry) {
+    registerFeatureNodes(registry);
+    registerTensorNodes(registry);
+}
+
+} // namespace avgraph::nodes

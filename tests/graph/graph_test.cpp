@@ -1,0 +1,123 @@
+#include "graph/graph.h"
+#include "graph/plan.h"
+#include "nodes/builtin_nodes.h"
+
+#include "tests/test_support.h"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+using namespace avgraph;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path presets() { return test::sourceDir() / "tests/data/presets"; }
+
+std::unique_ptr<Registry> builtins() {
+    auto r = std::make_unique<Registry>();
+    nodes::registerBuiltinNodes(*r);
+    return r;
+}
+} // namespace
+
+TEST_CASE("a valid preset builds into a DAG with resolved kinds", "[graph]") {
+    auto registry = builtins();
+    Graph g = Graph::build(Preset::load(presets() / "base.json"), *registry);
+    CHECK(g.size() == 5); // audio + 4 nodes
+    auto order = g.topologicalOrder();
+    auto pos = [&](const std::string& id) { return std::find(order.begin(), order.end(), g.find(id)) - order.begin(); };
+    CHECK(pos("audio") < pos("spec"));
+    CHECK(pos("spec") < pos("mel"));
+    CHECK(pos("mel") < pos("db"));
+    CHECK(g.vertex(g.find("db")).output_kinds.begin()->second == Kind::Spectrum);
+    REQUIRE(g.outputs().size() == 2);
+
+    Plan plan = Plan::make(g, "cpu");
+    auto levels = plan.levels();
+    REQUIRE(levels.size() == 4);
+    CHECK(levels[1].size() == 2); // feat and spec are independent branches
+    for (const auto& step : plan.steps())
+        CHECK(step.device == torch::Device(torch::kCPU));
+    CHECK(plan.transfers().empty());
+}
+
+TEST_CASE("nodes that feed no output are not planned", "[graph]") {
+    auto registry = builtins();
+    Graph g = Graph::build(Preset::load(presets() / "base.json", {}), *registry);
+    auto needed = g.neededForOutputs();
+    CHECK(std::all_of(needed.begin(), needed.end(), [](bool b) { return b; }));
+    Preset only_logmel = Preset::parse(R"({"avgraph": 1, "extends": "base.json", "outputs": {"chain": null}})",
+                                       presets() / "inline.json");
+    Graph g2 = Graph::build(only_logmel, *registry);
+    Plan plan = Plan::make(g2, "cpu");
+    CHECK(plan.steps().size() == 2); // audio, feat
+    CHECK(plan.stepOf(g2.find("mel")) == -1);
+}
+
+TEST_CASE("asking for CUDA without it is a located error", "[graph][device]") {
+    if (torch::cuda::is_available())
+        return; // the check below is about a CPU-only LibTorch
+    auto registry = builtins();
+    Preset p = Preset::parse(R"({"avgraph": 1, "extends": "base.json",
+                                  "nodes": {"mel": {"device": "cuda"}}})",
+                             presets() / "inline.json");
+    Graph g = Graph::build(p, *registry);
+    try {
+        Plan::make(g);
+        FAIL("cuda was accepted without CUDA");
+    } catch (const Error& e) {
+        CHECK(e.where().node == "mel");
+        CHECK_THAT(e.what(), Catch::Contains("no CUDA device"));
+    }
+}
+
+TEST_CASE("every broken preset is rejected with file, pointer, node and what was expected", "[graph][validation]") {
+    auto expected = nlohmann::json::parse(std::ifstream(presets() / "broken/expected_errors.json"));
+    int checked = 0;
+    for (const auto& [name, want] : expected.items()) {
+        if (name == "//")
+            continue;
+        DYNAMIC_SECTION(name) {
+            auto registry = builtins();
+            try {
+                Graph::build(Preset::load(presets() / "broken" / name), *registry);
+                FAIL("accepted a broken preset");
+            } catch (const Error& e) {
+                INFO(e.what());
+                CHECK(fs::path(e.where().file).filename() == want["file"].get<std::string>());
+                CHECK(e.where().pointer == want["pointer"].get<std::string>());
+                CHECK(e.where().node == want["node"].get<std::string>());
+                if (want.contains("line"))
+                    CHECK(e.where().line == want["line"].get<int>());
+                for (const auto& fragment : want["message"])
+                    CHECK_THAT(e.what(), Catch::Contains(fragment.get<std::string>()));
+            }
+        }
+        ++checked;
+    }
+    // Every broken preset in the folder has an expectation (a new one cannot be silently skipped).
+    int files = 0;
+    for (const auto& f : fs::directory_iterator(presets() / "broken"))
+        if (f.path().extension() == ".json" && f.path().filename() != "expected_errors.json" &&
+            f.path().filename() != "extends_cycle_b.json")
+            ++files;
+    CHECK(checked == files);
+}
+
+TEST_CASE("the Graphviz output names every node, type and output", "[graph][dot]") {
+    auto registry = builtins();
+    Graph g = Graph::build(Preset::load(presets() / "base.json"), *registry);
+    std::string dot = g.toDot();
+    CHECK_THAT(dot, Catch::StartsWith("digraph \"test-base\" {"));
+    for (const char* s : {"\"audio\" -> \"feat\"", "\"spec\" -> \"mel\"", "\"mel\" -> \"db\"", "features.logmel",
+                          "features.power_to_db", "\"out:chain\""})
+        CHECK_THAT(dot, Catch::Contains(s));
+    // Graphviz itself accepts it.
+    test::ScratchDir dir;
+    std::ofstream(dir / "g.dot") << dot;
+    auto r = test::runShell("dot -Tsvg " + test::shellQuote((dir / "g.dot").string()) + " -o " +
+                            test::shellQuote((dir / "g.svg").string()));
+    CHECK(r.exit_code == 0);
+    CHECK(fs::file_size(dir / "g.svg") > 1000);
+}

@@ -1,0 +1,76 @@
+#pragma once
+// What the suites share: where things are, scratch folders, and running the avgraph CLI.
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <sys/wait.h>
+
+namespace avgraph::test {
+
+namespace fs = std::filesystem;
+
+/** ../shared beside the checkout: goldens and real data (tests may read it, the product never). */
+inline fs::path sharedDir() { return AVGRAPH_SHARED_DIR; }
+inline fs::path sourceDir() { return AVGRAPH_SOURCE_DIR; }
+inline fs::path binaryDir() { return AVGRAPH_BINARY_DIR; }
+inline fs::path avgraphExe() { return binaryDir() / "bin" / "avgraph"; }
+inline fs::path exampleNodeLibrary() { return binaryDir() / "lib" / "libavgraph_example_nodes.so"; }
+/** A real ESC-10 clip whose path has spaces. */
+inline fs::path esc10Clip() { return sharedDir() / "data/esc10/001 - Dog bark/1-100032-A.ogg"; }
+
+/** A fresh folder under the system temp folder, removed when the test ends. */
+class ScratchDir {
+public:
+    ScratchDir() {
+        std::random_device rd;
+        path_ = fs::temp_directory_path() / ("avgraph-test-" + std::to_string(rd()) + std::to_string(rd()));
+        fs::create_directories(path_);
+    }
+    ~ScratchDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    ScratchDir(const ScratchDir&) = delete;
+    ScratchDir& operator=(const ScratchDir&) = delete;
+    const fs::path& path() const { return path_; }
+    fs::path operator/(const std::string& name) const { return path_ / name; }
+
+private:
+    fs::path path_;
+};
+
+/** Single-quotes an argument for /bin/sh. */
+inline std::string shellQuote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s)
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+struct CommandResult {
+    int exit_code = -1;
+    std::string output; ///< standard output and standard error together
+};
+
+/** Runs a shell command line, capturing its output. */
+inline CommandResult runShell(const std::string& command) {
+    CommandResult r;
+    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+    if (!pipe)
+        return r;
+    char buffer[4096];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0)
+        r.output.append(buffer, n);
+    int status = pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+/** Runs `avgraph` with already-quoted arguments. */
+inline CommandResult runAvgraph(const std::string& arguments) {
+    return runShell(shellQuote(avgraphExe().string()) + " " + arguments);
+}
+
+} // namespace avgraph::test
