@@ -27,54 +27,41 @@ using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
 
 // The short names python-soundfile uses (they are the SF_FORMAT_* suffixes), so that reports read the
 // same as users' Python tooling. libsndfile's own descriptions ("Signed 24 bit PCM") are the fallback.
-const char* majorName(int major) {
-    switch (major) {
-    case SF_FORMAT_WAV: return "WAV";
-    case SF_FORMAT_AIFF: return "AIFF";
-    case SF_FORMAT_AU: return "AU";
-    case SF_FORMAT_RAW: return "RAW";
-    case SF_FORMAT_W64: return "W64";
-    case SF_FORMAT_WAVEX: return "WAVEX";
-    case SF_FORMAT_FLAC: return "FLAC";
-    case SF_FORMAT_CAF: return "CAF";
-    case SF_FORMAT_OGG: return "OGG";
-    case SF_FORMAT_RF64: return "RF64";
-    case SF_FORMAT_MPEG: return "MP3";
-    case SF_FORMAT_NIST: return "NIST";
-    case SF_FORMAT_VOC: return "VOC";
-    case SF_FORMAT_IRCAM: return "IRCAM";
-    case SF_FORMAT_MAT4: return "MAT4";
-    case SF_FORMAT_MAT5: return "MAT5";
-    default: return nullptr;
-    }
-}
+struct FormatName {
+    int code;
+    const char* name;
+};
 
-const char* subtypeName(int subtype) {
-    switch (subtype) {
-    case SF_FORMAT_PCM_S8: return "PCM_S8";
-    case SF_FORMAT_PCM_16: return "PCM_16";
-    case SF_FORMAT_PCM_24: return "PCM_24";
-    case SF_FORMAT_PCM_32: return "PCM_32";
-    case SF_FORMAT_PCM_U8: return "PCM_U8";
-    case SF_FORMAT_FLOAT: return "FLOAT";
-    case SF_FORMAT_DOUBLE: return "DOUBLE";
-    case SF_FORMAT_ULAW: return "ULAW";
-    case SF_FORMAT_ALAW: return "ALAW";
-    case SF_FORMAT_IMA_ADPCM: return "IMA_ADPCM";
-    case SF_FORMAT_MS_ADPCM: return "MS_ADPCM";
-    case SF_FORMAT_GSM610: return "GSM610";
-    case SF_FORMAT_VORBIS: return "VORBIS";
-    case SF_FORMAT_OPUS: return "OPUS";
-    case SF_FORMAT_ALAC_16: return "ALAC_16";
-    case SF_FORMAT_ALAC_20: return "ALAC_20";
-    case SF_FORMAT_ALAC_24: return "ALAC_24";
-    case SF_FORMAT_ALAC_32: return "ALAC_32";
-    case SF_FORMAT_MPEG_LAYER_I: return "MPEG_LAYER_I";
-    case SF_FORMAT_MPEG_LAYER_II: return "MPEG_LAYER_II";
-    case SF_FORMAT_MPEG_LAYER_III: return "MPEG_LAYER_III";
-    default: return nullptr;
-    }
-}
+constexpr FormatName kMajorNames[] = {
+    {SF_FORMAT_WAV, "WAV"}, {SF_FORMAT_AIFF, "AIFF"},   {SF_FORMAT_AU, "AU"},     {SF_FORMAT_RAW, "RAW"},
+    {SF_FORMAT_W64, "W64"}, {SF_FORMAT_WAVEX, "WAVEX"}, {SF_FORMAT_FLAC, "FLAC"}, {SF_FORMAT_CAF, "CAF"},
+    {SF_FORMAT_OGG, "OGG"}, {SF_FORMAT_RF64, "RF64"},   {SF_FORMAT_MPEG, "MP3"},  {SF_FORMAT_NIST, "NIST"},
+    {SF_FORMAT_VOC, "VOC"}, {SF_FORMAT_IRCAM, "IRCAM"}, {SF_FORMAT_MAT4, "MAT4"}, {SF_FORMAT_MAT5, "MAT5"},
+};
+
+constexpr FormatName kSubtypeNames[] = {
+    {SF_FORMAT_PCM_S8, "PCM_S8"},
+    {SF_FORMAT_PCM_16, "PCM_16"},
+    {SF_FORMAT_PCM_24, "PCM_24"},
+    {SF_FORMAT_PCM_32, "PCM_32"},
+    {SF_FORMAT_PCM_U8, "PCM_U8"},
+    {SF_FORMAT_FLOAT, "FLOAT"},
+    {SF_FORMAT_DOUBLE, "DOUBLE"},
+    {SF_FORMAT_ULAW, "ULAW"},
+    {SF_FORMAT_ALAW, "ALAW"},
+    {SF_FORMAT_IMA_ADPCM, "IMA_ADPCM"},
+    {SF_FORMAT_MS_ADPCM, "MS_ADPCM"},
+    {SF_FORMAT_GSM610, "GSM610"},
+    {SF_FORMAT_VORBIS, "VORBIS"},
+    {SF_FORMAT_OPUS, "OPUS"},
+    {SF_FORMAT_ALAC_16, "ALAC_16"},
+    {SF_FORMAT_ALAC_20, "ALAC_20"},
+    {SF_FORMAT_ALAC_24, "ALAC_24"},
+    {SF_FORMAT_ALAC_32, "ALAC_32"},
+    {SF_FORMAT_MPEG_LAYER_I, "MPEG_LAYER_I"},
+    {SF_FORMAT_MPEG_LAYER_II, "MPEG_LAYER_II"},
+    {SF_FORMAT_MPEG_LAYER_III, "MPEG_LAYER_III"},
+};
 
 std::string libsndfileFormatName(int format) {
     SF_FORMAT_INFO info{};
@@ -84,13 +71,16 @@ std::string libsndfileFormatName(int format) {
     return info.name;
 }
 
+template <size_t N> std::string nameOf(int code, const FormatName (&table)[N]) {
+    for (const auto& entry : table)
+        if (entry.code == code)
+            return entry.name;
+    return libsndfileFormatName(code);
+}
+
 std::string formatName(int format) {
-    int major = format & SF_FORMAT_TYPEMASK;
-    int subtype = format & SF_FORMAT_SUBMASK;
-    const char* m = majorName(major);
-    const char* s = subtypeName(subtype);
-    return (m ? std::string(m) : libsndfileFormatName(major)) + "/" +
-           (s ? std::string(s) : libsndfileFormatName(subtype));
+    return nameOf(format & SF_FORMAT_TYPEMASK, kMajorNames) + "/" +
+           nameOf(format & SF_FORMAT_SUBMASK, kSubtypeNames);
 }
 
 // Frames per read when de-interleaving: large enough that libsndfile's per-call cost vanishes, small
@@ -102,6 +92,8 @@ constexpr sf_count_t kChunkFrames = 16384;
 DecodedAudio readAudio(const fs::path& file) {
     std::error_code ec;
     auto status = fs::status(file, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory)
+        fail(file, "cannot access: " + ec.message() + "; expected a readable audio file");
     if (!fs::exists(status))
         fail(file, "no such file; expected an audio file (WAV, FLAC, Ogg, ...)");
     if (fs::is_directory(status))
@@ -110,12 +102,14 @@ DecodedAudio readAudio(const fs::path& file) {
     SF_INFO info{};
     SndfilePtr sf(sf_open(file.c_str(), SFM_READ, &info));
     if (!sf)
-        fail(file, "cannot open as audio (libsndfile: " + std::string(sf_strerror(nullptr)) +
-                       "); expected a readable audio file in a format libsndfile supports (WAV, FLAC, Ogg, ...)");
+        fail(file,
+             "cannot open as audio (libsndfile: " + std::string(sf_strerror(nullptr)) +
+                 "); expected a readable audio file in a format libsndfile supports (WAV, FLAC, Ogg, ...)");
     if (info.channels <= 0)
         fail(file, "declares " + std::to_string(info.channels) + " channels; expected at least one");
     if (info.samplerate <= 0)
-        fail(file, "declares a sample rate of " + std::to_string(info.samplerate) + " Hz; expected a positive rate");
+        fail(file, "declares a sample rate of " + std::to_string(info.samplerate) +
+                       " Hz; expected a positive rate");
     if (info.frames <= 0)
         fail(file, "contains no audio frames; expected at least one frame of audio");
     // libsndfile reports SF_COUNT_MAX when it cannot know the length; refusing beats a giant allocation.
@@ -150,10 +144,12 @@ DecodedAudio readAudio(const fs::path& file) {
             done += got;
         }
     }
-    if (done < frames)
+    if (done < frames) {
+        std::string reason =
+            sf_error(sf.get()) ? " (libsndfile: " + std::string(sf_strerror(sf.get())) + ")" : "";
         fail(file, "yielded only " + std::to_string(done) + " of the " + std::to_string(frames) +
-                       " frames its header announces (libsndfile: " + sf_strerror(sf.get()) +
-                       "); the file is truncated or damaged");
+                       " frames its header announces" + reason + "; the file is truncated or damaged");
+    }
 
     DecodedAudio result;
     result.samples = std::move(samples);
@@ -181,8 +177,8 @@ torch::Tensor resample(const torch::Tensor& samples, double from_rate, double to
     if (channels == 0 || frames == 0 || out_frames == 0)
         return out;
 
-    std::vector<const float*> in_rows(size_t(channels));
-    std::vector<float*> out_rows(size_t(channels));
+    std::vector<const float*> in_rows(static_cast<size_t>(channels));
+    std::vector<float*> out_rows(static_cast<size_t>(channels));
     for (int64_t c = 0; c < channels; ++c) {
         in_rows[size_t(c)] = in.data_ptr<float>() + c * frames;
         out_rows[size_t(c)] = out.data_ptr<float>() + c * out_frames;
@@ -196,9 +192,9 @@ torch::Tensor resample(const torch::Tensor& samples, double from_rate, double to
     size_t out_done = 0;
     // soxr_oneshot flushes the filter at the end of the input, so the tail is complete. Should libsoxr
     // ever emit one frame fewer than the rounded length, the zero-initialised tail stays silent.
-    soxr_error_t error = soxr_oneshot(from_rate, to_rate, unsigned(channels), in_rows.data(), size_t(frames),
-                                      &in_done, out_rows.data(), size_t(out_frames), &out_done, &io, &quality,
-                                      &runtime);
+    soxr_error_t error =
+        soxr_oneshot(from_rate, to_rate, unsigned(channels), in_rows.data(), size_t(frames), &in_done,
+                     out_rows.data(), size_t(out_frames), &out_done, &io, &quality, &runtime);
     if (error)
         throw std::runtime_error("resample: libsoxr failed to resample from " + std::to_string(from_rate) +
                                  " Hz to " + std::to_string(to_rate) + " Hz: " + error);

@@ -1,6 +1,7 @@
 #include "host/npy.h"
 
 #include <cctype>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -43,7 +44,9 @@ constexpr NpyType kTypes[] = {
     {"<i4", torch::kInt32},   {"|u1", torch::kUInt8},   {"|b1", torch::kBool},
 };
 
-const char* supportedList() { return "'<f4', '<f8', '<i8', '<i4', '|u1', '|b1'"; }
+const char* supportedList() {
+    return "'<f4', '<f8', '<i8', '<i4', '|u1', '|b1'";
+}
 
 std::string shapeRepr(torch::IntArrayRef shape) {
     std::string s = "(";
@@ -94,8 +97,9 @@ public:
 
 private:
     [[noreturn]] void malformed(const std::string& what) const {
-        fail(file_, "malformed .npy header (" + what + " at offset " + std::to_string(pos_) + " of \"" + s_ +
-                        "\"); expected a dict like {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}");
+        fail(file_,
+             "malformed .npy header (" + what + " at offset " + std::to_string(pos_) + " of \"" + s_ +
+                 "\"); expected a dict like {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}");
     }
     char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
     void skipSpace() {
@@ -224,8 +228,8 @@ void writeNpy(const fs::path& file, const torch::Tensor& tensor) {
                        " as .npy; expected a floating, int64, int32, uint8 or bool tensor");
     torch::Tensor data = tensor.to(torch::kCPU, dtype).contiguous();
 
-    std::string dict = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " +
-                       shapeRepr(data.sizes()) + ", }";
+    std::string dict = std::string("{'descr': '") + descr +
+                       "', 'fortran_order': False, 'shape': " + shapeRepr(data.sizes()) + ", }";
     if (data.dim() > 0)
         dict.append(kGrowthAxisMaxDigits - std::to_string(data.size(0)).size(), ' ');
     // Version 1.0 stores the header length in 16 bits; only a huge shape tuple needs 2.0's 32 bits.
@@ -326,7 +330,8 @@ torch::Tensor readNpy(const fs::path& file) {
                 dtype = t.dtype;
     if (!dtype)
         fail(file, "unsupported dtype " +
-                       (descr->kind == HeaderValue::Kind::String ? "'" + descr->text + "'" : std::string("(structured)")) +
+                       (descr->kind == HeaderValue::Kind::String ? "'" + descr->text + "'"
+                                                                 : std::string("(structured)")) +
                        "; expected one of " + supportedList());
 
     std::vector<int64_t> dims = shape->ints;

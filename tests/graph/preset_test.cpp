@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 using namespace avgraph;
 using nlohmann::json;
 namespace fs = std::filesystem;

@@ -58,9 +58,9 @@ version = np.lib.format.read_magic(f)
 np.lib.format._read_array_header(f, version)
 offset = f.tell()
 a = np.load(sys.argv[1], allow_pickle=False)
-print(a.dtype.str, repr(a.shape), '%d.%d' % version, offset, *[repr(float(x)) for x in a.ravel()], sep='|'))",
+print(a.dtype.str, repr(a.shape), '%d.%d' % version, offset, *[repr(float(x)) for x in a.ravel()], sep=';'))",
                              {file});
-    auto fields = split(out.substr(0, out.find('\n')), '|');
+    auto fields = split(out.substr(0, out.find('\n')), ';');
     REQUIRE(fields.size() >= 4);
     NumpyView v{fields[0], fields[1], fields[2], std::stol(fields[3]), {}};
     for (size_t i = 4; i < fields.size(); ++i)
@@ -245,21 +245,24 @@ with open(d + 'v3.npy', 'wb') as f:
     CHECK(f8.scalar_type() == torch::kFloat64);
     CHECK(f8.equal(torch::arange(6, torch::kFloat64).reshape({2, 3}) * 0.1));
     CHECK(host::readNpy(dir / "i8.npy").equal(torch::arange(-3, 3, torch::kInt64) * (int64_t(1) << 40)));
-    CHECK(host::readNpy(dir / "i4.npy").equal(torch::tensor({-2147483647 - 1, 2147483647}, torch::kInt32).reshape({2, 1})));
+    CHECK(host::readNpy(dir / "i4.npy")
+              .equal(torch::tensor({-2147483647 - 1, 2147483647}, torch::kInt32).reshape({2, 1})));
     CHECK(host::readNpy(dir / "u1.npy").equal(torch::arange(250, 256, torch::kInt64).to(torch::kUInt8)));
     CHECK(host::readNpy(dir / "b1.npy").equal(torch::tensor({true, false, true})));
     torch::Tensor scalar = host::readNpy(dir / "scalar.npy");
     CHECK(scalar.dim() == 0);
     CHECK(scalar.item<float>() == -4.5f);
     CHECK(host::readNpy(dir / "empty.npy").sizes() == torch::IntArrayRef({0, 3}));
-    CHECK(host::readNpy(dir / "sliced.npy").equal(torch::arange(20, torch::kFloat32).reshape({4, 5}).slice(1, 1, 3)));
+    CHECK(host::readNpy(dir / "sliced.npy")
+              .equal(torch::arange(20, torch::kFloat32).reshape({4, 5}).slice(1, 1, 3)));
     CHECK(host::readNpy(dir / "v2.npy").equal(torch::arange(4, torch::kFloat32)));
     CHECK(host::readNpy(dir / "v3.npy").equal(torch::arange(4, torch::kFloat32)));
 }
 
 TEST_CASE("readNpy: hand-written headers in other layouts", "[host][npy]") {
     test::ScratchDir dir;
-    std::string data(reinterpret_cast<const char*>(std::vector<float>{1, 2, 3, 4, 5, 6}.data()), 6 * sizeof(float));
+    std::string data(reinterpret_cast<const char*>(std::vector<float>{1, 2, 3, 4, 5, 6}.data()),
+                     6 * sizeof(float));
     const std::vector<std::string> dicts = {
         "{'shape': (2, 3), 'fortran_order': False, 'descr': '<f4'}",
         "{  \"descr\" : \"<f4\" ,\"fortran_order\":False,'shape':(2,3,)  ,  }   ",
@@ -271,7 +274,9 @@ TEST_CASE("readNpy: hand-written headers in other layouts", "[host][npy]") {
         writeHandMadeNpy(file, dicts[i], data);
         torch::Tensor t = host::readNpy(file);
         CHECK(t.equal(torch::arange(1, 7, torch::kFloat32).reshape({2, 3})));
-        if (i < 2) { // numpy accepts these too (Python 3 has no 2L), so they are valid files, not our invention
+        // numpy accepts the first two as well, so they are valid files, not our invention (Python 3 has no
+        // 2L).
+        if (i < 2) {
             auto v = loadWithNumpy(file);
             CHECK(v.shape == "(2, 3)");
             checkValues(t, v.values);

@@ -1,0 +1,42 @@
+// The avgraph command line: parses arguments and runs one subcommand. Exit status: 0 ok,
+// 1 a problem in a preset or input (the message names the file, JSON pointer and node),
+// 2 a command-line usage error.
+#include "host/cli/cli_main.h"
+
+#include "graph/error.h"
+#include "host/cli/commands.h"
+#include "host/version.h"
+
+#include <iostream>
+
+namespace avgraph::host {
+
+int cliMain(int argc, char** argv) {
+    CLI::App app{"avgraph: acoustic scene classification as a graph of LibTorch nodes"};
+    app.set_version_flag("--version", AVGRAPH_VERSION);
+    app.require_subcommand(1);
+    app.fallthrough(); // --nodes may come after the subcommand
+    GlobalOptions global;
+    app.add_option("--nodes", global.node_libraries, "Load a node library (.so) before anything else; repeatable")
+        ->check(CLI::ExistingFile);
+    addRunCommand(app, global);
+    addValidateCommand(app, global);
+    addNodesCommand(app, global);
+    addDotCommand(app, global);
+    addBenchCommand(app, global);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int code = app.exit(e);
+        return code == 0 ? 0 : 2;
+    } catch (const avgraph::Error& e) {
+        std::cerr << "avgraph: error: " << e.what() << "\n";
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << "avgraph: error: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
+
+} // namespace avgraph::host

@@ -1,0 +1,129 @@
+#pragma once
+// Building nodes the way a host does (registry -> validated parameters -> check -> make), reading the
+// goldens of ../shared/golden, and comparing against them with the README's elementwise tolerance.
+#include "graph/node.h"
+#include "graph/registry.h"
+#include "host/audio_file.h"
+#include "host/npy.h"
+#include "nodes/features/features.h"
+#include "nodes/tensor/tensor_nodes.h"
+
+#include "tests/test_support.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+namespace avgraph::test {
+
+/** The feature and tensor node types; it outlives every node, which points into its specs. */
+inline const Registry& nodeRegistry() {
+    static const std::unique_ptr<Registry> registry = [] {
+        auto r = std::make_unique<Registry>();
+        nodes::registerFeatureNodes(*r);
+        nodes::registerTensorNodes(*r);
+        return r;
+    }();
+    return *registry;
+}
+
+/** Where a node's errors point, as if it stood in a preset "test.json" under /nodes/<id>. */
+inline Location nodeLocation(const std::string& id, const std::string& below = "") {
+    return Location{"test.json", "/nodes/" + id + below, id};
+}
+
+/** A node of `type` built from `params` as Graph::build does; throws avgraph::Error like a preset would. */
+inline std::unique_ptr<Node> makeNode(const std::string& type, const nlohmann::json& params = nlohmann::json::object(),
+                                      const std::string& id = "node") {
+    const NodeSpec* spec = nodeRegistry().find(type);
+    if (!spec)
+        throw std::logic_error("no node type " + type);
+    NodeContext ctx;
+    ctx.id = id;
+    ctx.spec = spec;
+    ctx.where = nodeLocation(id);
+    ParamSource source{
+        [id](const std::string& param) { return nodeLocation(id, "/params" + (param.empty() ? "" : "/" + param)); },
+        [](const std::string&) { return fs::current_path(); },
+    };
+    ctx.params = validateParams(*spec, params, source);
+    if (spec->check)
+        spec->check(ctx);
+    return spec->make(ctx);
+}
+
+/** Audio [batch, channel, sample] at a sample rate. */
+inline Value audioValue(torch::Tensor samples, double sample_rate) {
+    Value v;
+    v.tensor = std::move(samples);
+    v.kind = Kind::Audio;
+    v.sample_rate = sample_rate;
+    v.axes = {"batch", "channel", "sample"};
+    return v;
+}
+
+inline fs::path goldenDir() { return sharedDir() / "golden"; }
+
+/** audio/<clip>_<sr>.wav as a [1, 1, sample] audio value. */
+inline Value goldenAudio(const std::string& clip, int sample_rate) {
+    auto decoded = host::readAudio(goldenDir() / "audio" / (clip + "_" + std::to_string(sample_rate) + ".wav"));
+    return audioValue(decoded.samples.unsqueeze(0), decoded.sample_rate);
+}
+
+/** <clip>/<clip>_sr<sr>_<feature>.npy: [rows, frames], float32 (44.1 kHz arrays trimmed to 256 frames). */
+inline torch::Tensor goldenArray(const std::string& clip, int sample_rate, const std::string& feature) {
+    return host::readNpy(goldenDir() / clip / (clip + "_sr" + std::to_string(sample_rate) + "_" + feature + ".npy"));
+}
+
+inline torch::Tensor goldenFilter(const std::string& name) { return host::readNpy(goldenDir() / "filters" / name); }
+
+/** The clips and rates every STFT, mel and log-mel golden exists for. */
+inline const std::vector<std::string>& goldenClips() {
+    static const std::vector<std::string> clips{"clip1_flute", "sine440_1000"};
+    return clips;
+}
+inline const std::vector<int>& goldenRates() {
+    static const std::vector<int> rates{16000, 44100};
+    return rates;
+}
+
+/** How far `actual` is from `ref`, against the elementwise budget |x - ref| <= atol + rtol |ref|. */
+struct Deviation {
+    double max_abs = 0.0;         ///< max |x - ref|
+    double max_abs_of_max = 0.0;  ///< max |x - ref| / max |ref|
+    double budget_used = 0.0;     ///< max |x - ref| / (atol + rtol |ref|): <= 1 passes
+    bool within() const { return budget_used <= 1.0; }
+};
+
+/** Compares in float64; `mask`, if defined, selects the entries compared. */
+inline Deviation deviation(const torch::Tensor& actual, const torch::Tensor& ref, double atol, double rtol,
+                           const torch::Tensor& mask = {}) {
+    auto a = actual.to(torch::kCPU, torch::kFloat64);
+    auto r = ref.to(torch::kCPU, torch::kFloat64);
+    auto diff = (a - r).abs();
+    auto budget = atol + rtol * r.abs();
+    if (mask.defined()) {
+        diff = diff.masked_select(mask.to(torch::kCPU));
+        budget = budget.masked_select(mask.to(torch::kCPU));
+    }
+    Deviation d;
+    if (diff.numel() == 0)
+        return d;
+    d.max_abs = diff.max().item<double>();
+    const double peak = r.abs().max().item<double>();
+    d.max_abs_of_max = peak > 0 ? d.max_abs / peak : d.max_abs;
+    d.budget_used = (diff / budget).max().item<double>();
+    return d;
+}
+
+/** Prints a deviation when AVGRAPH_GOLDEN_REPORT is set, to see the margins left by each golden. */
+inline void reportDeviation(const std::string& what, const Deviation& d) {
+    if (std::getenv("AVGRAPH_GOLDEN_REPORT"))
+        std::printf("golden %-55s max|d| %.3g  max|d|/max|ref| %.3g  budget used %.3f\n", what.c_str(), d.max_abs,
+                    d.max_abs_of_max, d.budget_used);
+}
+
+} // namespace avgraph::test
