@@ -136,17 +136,27 @@ std::map<std::string, Value> Executor::run(const std::map<std::string, Value>& i
 }
 
 void Executor::prepareStream(const StreamSpec& spec) {
+    // Ask every node, so that one error names all the nodes that stand in the way.
     std::string refusing;
     for (const auto& step : plan_.steps()) {
         const auto& vx = graph_.vertex(step.vertex);
-        if (!vx.is_input && !vx.spec->streams)
-            refusing += (refusing.empty() ? "" : ", ") + vx.id + " (" + vx.spec->type + ")";
+        std::string why;
+        if (vx.is_input)
+            continue;
+        if (!vx.spec->streams) {
+            why = "only runs offline";
+        } else {
+            try {
+                graph_.node(step.vertex).prepareStream(spec);
+            } catch (const Error& e) {
+                why = e.message();
+            }
+        }
+        if (!why.empty())
+            refusing += "\n  " + vx.id + " (" + vx.spec->type + "): " + why;
     }
     if (!refusing.empty())
-        throw Error(graph_.preset().locate(""), "cannot stream: these nodes only run offline: " + refusing);
-    for (const auto& step : plan_.steps())
-        if (!graph_.vertex(step.vertex).is_input)
-            graph_.node(step.vertex).prepareStream(spec);
+        throw Error(graph_.preset().locate(""), "cannot stream this graph:" + refusing);
     streaming_ = true;
 }
 

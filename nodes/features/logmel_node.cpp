@@ -10,8 +10,8 @@ namespace {
 class LogMelNode : public Node {
 public:
     explicit LogMelNode(const NodeContext& ctx)
-        : Node(ctx), stft_(stftSettings(ctx.params)), mel_(melSettings(ctx.params)), db_(dbSettings(ctx.params)),
-          stream_(stft_) {}
+        : Node(ctx), stft_(stftSettings(ctx.params)), mel_(melSettings(ctx.params)),
+          db_(dbSettings(ctx.params)), stream_(stft_) {}
 
 protected:
     Ports run(const Ports& in) override {
@@ -41,12 +41,13 @@ protected:
 
 private:
     const torch::Tensor& window(const torch::Tensor& like) {
-        return windows_.get(like.options(), 0.0, stft_.n_fft, [&] { return stftWindow(stft_, torch::kFloat64); });
+        return windows_.get(like.options(), 0.0, stft_.n_fft,
+                            [&] { return stftWindow(stft_, torch::kFloat64); });
     }
 
     torch::Tensor toMel(const torch::Tensor& power, double sr) {
-        const auto& fb =
-            filterbanks_.get(power.options(), sr, stft_.n_fft, [&] { return melFilterbank(sr, stft_.n_fft, mel_); });
+        const auto& fb = filterbanks_.get(power.options(), sr, stft_.n_fft,
+                                          [&] { return melFilterbank(sr, stft_.n_fft, mel_); });
         return applyFilterbank(fb, power);
     }
 
@@ -63,12 +64,17 @@ private:
 NodeSpec logMelNodeSpec() {
     NodeSpec s;
     s.type = "features.logmel";
-    s.summary = "Log-mel spectrogram in dB from audio: features.stft, features.mel and features.power_to_db in one";
-    s.doc = "Matches librosa.power_to_db(librosa.feature.melspectrogram(y, sr, n_fft, hop_length, win_length, "
-            "window='hann', center, pad_mode, power, n_mels, fmin, fmax, htk, norm), ref, amin, top_db) of "
-            "librosa 0.10 within the golden tolerance (0.01 dB; 0.5 dB more than 80 dB below the maximum "
-            "without top_db). Same parameters and conventions as the three-node chain; top_db clips each clip "
-            "against its own maximum. Streams only with top_db null, with the latency of features.stft.";
+    s.summary =
+        "Log-mel spectrogram in dB from audio: features.stft, features.mel and features.power_to_db in one";
+    s.doc =
+        "Matches librosa.power_to_db(librosa.feature.melspectrogram(y, sr, n_fft, hop_length, win_length, "
+        "window='hann', center, pad_mode, power, n_mels, fmin, fmax, htk, norm), ref, amin, top_db) of "
+        "librosa 0.10 within the golden tolerance (0.01 dB). Same parameters and conventions as the "
+        "three-node chain; top_db clips each clip against its own maximum. Computes in the audio's dtype: "
+        "in float32 the FFT's rounding noise lies about 150 dB below each frame's peak, so with top_db null "
+        "values far below the maximum (e.g. unnormalised HTK bands around a pure tone) may differ from "
+        "librosa's float64 by a few dB; float64 audio reproduces them too (0.5 dB). Streams only with "
+        "top_db null, with the latency of features.stft.";
     s.inputs = {PortSpec::of("audio", {Kind::Audio}, "[batch, channel, sample] with its sample rate")};
     s.outputs = {PortSpec::of("logmel", {Kind::Spectrum}, "[batch, channel, n_mels, frame] in dB")};
     s.params = joinParamSpecs({stftParamSpecs(), melParamSpecs(), dbParamSpecs()});

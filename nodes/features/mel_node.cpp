@@ -24,7 +24,8 @@ protected:
         const int64_t n_fft = 2 * (bins - 1);
         checkMelRange(sr, settings_);
         // librosa's float32 filterbank (its default dtype), whatever the spectrum's dtype, as melspectrogram.
-        const auto& fb = filterbanks_.get(s.options(), sr, n_fft, [&] { return melFilterbank(sr, n_fft, settings_); });
+        const auto& fb =
+            filterbanks_.get(s.options(), sr, n_fft, [&] { return melFilterbank(sr, n_fft, settings_); });
         return {{"mel", spectrum.withTensor(applyFilterbank(fb, s))}};
     }
 
@@ -42,13 +43,14 @@ NodeSpec melNodeSpec() {
     NodeSpec s;
     s.type = "features.mel";
     s.summary = "Mel spectrogram from a power spectrum: a triangular mel filterbank applied to every frame";
-    s.doc = "Matches librosa.feature.melspectrogram(S=power, sr, n_mels, fmin, fmax, htk, norm) of librosa 0.10, "
-            "i.e. librosa.filters.mel (computed in float64, rounded to float32 as librosa's default dtype does) "
-            "times the spectrum, within the golden tolerance (2e-5 of the maximum + 1e-3 relative). Connect it "
-            "to features.stft (power 2 for librosa's default). As in librosa, n_fft is taken as "
-            "2 * (bins - 1), so after an odd n_fft use features.logmel instead. fmax must not exceed half the "
-            "sample rate (checked when running); a band too narrow to hold an FFT bin is all zero. Streams "
-            "with no latency.";
+    s.doc =
+        "Matches librosa.feature.melspectrogram(S=power, sr, n_mels, fmin, fmax, htk, norm) of librosa 0.10, "
+        "i.e. librosa.filters.mel (computed in float64, rounded to float32 as librosa's default dtype does) "
+        "times the spectrum, within the golden tolerance (2e-5 of the maximum + 1e-3 relative). Connect it "
+        "to features.stft (power 2 for librosa's default). As in librosa, n_fft is taken as "
+        "2 * (bins - 1), so after an odd n_fft use features.logmel instead. fmax must not exceed half the "
+        "sample rate (checked when running); a band too narrow to hold an FFT bin is all zero. Streams "
+        "with no latency.";
     s.inputs = {PortSpec::of("spectrum", {Kind::Spectrum}, "power spectrum [batch, channel, bin, frame]")};
     s.outputs = {PortSpec::of("mel", {Kind::Spectrum}, "[batch, channel, n_mels, frame], bands low to high")};
     s.params = melParamSpecs();

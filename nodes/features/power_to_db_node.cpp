@@ -35,7 +35,8 @@ private:
 NodeSpec powerToDbNodeSpec() {
     NodeSpec s;
     s.type = "features.power_to_db";
-    s.summary = "Power to decibels: 10*log10(max(amin, S) / ref), optionally clipped top_db below the maximum";
+    s.summary =
+        "Power to decibels: 10*log10(max(amin, S) / ref), optionally clipped top_db below the maximum";
     s.doc = "Matches librosa.power_to_db(S, ref, amin, top_db) of librosa 0.10 within the golden tolerance "
             "(0.01 dB). librosa clips against the maximum of the whole array it is given; here the leading "
             "dimension is the batch, so each clip is clipped against its own maximum over all its channels, "

@@ -51,8 +51,8 @@ torch::Tensor hannWindow(int64_t length, const torch::TensorOptions& options) {
 
 torch::Tensor stftWindow(const StftSettings& s, const torch::TensorOptions& options) {
     if (s.win_length > s.n_fft)
-        throw std::invalid_argument("win_length = " + std::to_string(s.win_length) + " exceeds n_fft = " +
-                                    std::to_string(s.n_fft));
+        throw std::invalid_argument("win_length = " + std::to_string(s.win_length) +
+                                    " exceeds n_fft = " + std::to_string(s.n_fft));
     const int64_t left = (s.n_fft - s.win_length) / 2; // librosa.util.pad_center
     auto window = torch::constant_pad_nd(hannWindow(s.win_length), {left, s.n_fft - s.win_length - left});
     return window.to(options);
@@ -68,7 +68,8 @@ torch::Tensor padSignal(const torch::Tensor& signal, int64_t left, int64_t right
         throw std::invalid_argument("cannot reflect an empty signal");
     // np.pad(mode="reflect") reflects back and forth as often as needed: an index pattern of period
     // 2(n-1) over the signal. That covers padding longer than the signal, which torch refuses.
-    auto index = torch::arange(-left, n + right, torch::TensorOptions().dtype(torch::kLong).device(signal.device()));
+    auto index =
+        torch::arange(-left, n + right, torch::TensorOptions().dtype(torch::kLong).device(signal.device()));
     if (n == 1)
         index = torch::zeros_like(index);
     else {
@@ -101,6 +102,32 @@ torch::Tensor framesToPower(const torch::Tensor& padded, const torch::Tensor& wi
     return power.reshape(withTail(lead, {power.size(-2), power.size(-1)}));
 }
 
+namespace {
+int64_t floorDiv(int64_t a, int64_t b) {
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
+} // namespace
+
+torch::Tensor centrePad(const torch::Tensor& signal, const StftSettings& s) {
+    const int64_t p = s.padding();
+    const int64_t n = signal.size(-1);
+    if (s.pad_mode == PadMode::Constant || p == 0)
+        return padSignal(signal, p, p, s.pad_mode);
+    // librosa 0.10 pads the head and the tail separately unless their frames overlap; the tail is then the
+    // mirror of the stretch that its frames cover, from sample tail_k*hop - n_fft/2 on. That equals the
+    // mirror of the whole signal unless the stretch is at most n_fft/2 long (e.g. hop = n_fft/2 and a
+    // multiple of hop samples), where the last padded samples wrap around within the stretch.
+    const int64_t start_k = (p + s.hop_length - 1) / s.hop_length;
+    const int64_t tail_k = floorDiv(n + p - s.n_fft, s.hop_length) + 1;
+    const int64_t stretch = tail_k * s.hop_length - p;
+    const bool tail_frames = stretch + s.n_fft <= n + p;
+    if (tail_k <= start_k || !tail_frames || n - stretch > p)
+        return padSignal(signal, p, p, PadMode::Reflect);
+    auto tail =
+        padSignal(signal.narrow(-1, stretch, n - stretch), 0, p, PadMode::Reflect).narrow(-1, n - stretch, p);
+    return torch::cat({padSignal(signal, p, 0, PadMode::Reflect), tail}, -1);
+}
+
 torch::Tensor spectrogram(const torch::Tensor& signal, const torch::Tensor& window, const StftSettings& s) {
     const int64_t n = signal.size(-1);
     if (n == 0)
@@ -110,7 +137,7 @@ torch::Tensor spectrogram(const torch::Tensor& signal, const torch::Tensor& wind
                                     std::to_string(n) +
                                     " samples): with center = false every frame needs n_fft samples; use a "
                                     "smaller n_fft, or center = true to pad the signal");
-    return framesToPower(padSignal(signal, s.padding(), s.padding(), s.pad_mode), window, s);
+    return framesToPower(centrePad(signal, s), window, s);
 }
 
 StftStream::StftStream(const StftSettings& settings) : settings_(settings) {}
@@ -153,8 +180,9 @@ torch::Tensor StftStream::push(const torch::Tensor& block, const torch::Tensor& 
         if (s.pad_mode == PadMode::Reflect && received_ < p + 1)
             return torch::empty(withTail(leadingSizes(block), {s.bins(), 0}), block.options());
         if (p > 0) {
-            auto head = s.pad_mode == PadMode::Reflect ? pending_.narrow(-1, 1, p).flip(-1)
-                                                       : torch::zeros(withTail(leadingSizes(block), {p}), block.options());
+            auto head = s.pad_mode == PadMode::Reflect
+                            ? pending_.narrow(-1, 1, p).flip(-1)
+                            : torch::zeros(withTail(leadingSizes(block), {p}), block.options());
             pending_ = torch::cat({head, pending_}, -1);
         }
         head_padded_ = true;
@@ -211,7 +239,8 @@ double melToHz(double mel, bool htk) {
     return kSlaneyStepHz * mel;
 }
 
-torch::Tensor melFilterbank(double sample_rate, int64_t n_fft, const MelSettings& s, torch::ScalarType dtype) {
+torch::Tensor melFilterbank(double sample_rate, int64_t n_fft, const MelSettings& s,
+                            torch::ScalarType dtype) {
     const double fmax = s.fmax.value_or(sample_rate / 2.0);
     const int64_t n = s.n_mels;
     // Band edges: n + 2 points evenly spaced in mel between fmin and fmax (librosa.mel_frequencies).
@@ -223,8 +252,8 @@ torch::Tensor melFilterbank(double sample_rate, int64_t n_fft, const MelSettings
     const double bin_hz = 1.0 / (static_cast<double>(n_fft) * (1.0 / sample_rate));
     auto bin_freqs = torch::arange(n_fft / 2 + 1, torch::kFloat64) * bin_hz;
 
-    auto widths = edges.slice(0, 1) - edges.slice(0, 0, -1);    // np.diff
-    auto ramps = edges.unsqueeze(1) - bin_freqs.unsqueeze(0);    // [n + 2, bins]
+    auto widths = edges.slice(0, 1) - edges.slice(0, 0, -1);  // np.diff
+    auto ramps = edges.unsqueeze(1) - bin_freqs.unsqueeze(0); // [n + 2, bins]
     auto lower = -ramps.slice(0, 0, n) / widths.slice(0, 0, n).unsqueeze(1);
     auto upper = ramps.slice(0, 2, n + 2) / widths.slice(0, 1, n + 1).unsqueeze(1);
     auto weights = torch::clamp_min(torch::minimum(lower, upper), 0.0);

@@ -65,6 +65,15 @@ torch::Tensor stftWindow(const StftSettings& settings, const torch::TensorOption
 torch::Tensor padSignal(const torch::Tensor& signal, int64_t left, int64_t right, PadMode mode);
 
 /**
+ * The signal padded for centred frames as librosa.stft pads it: n_fft/2 samples on both sides (none
+ * when not centred), zeros or a mirror image. For Reflect, librosa mirrors the tail from the stretch that
+ * the last frames cover rather than from the whole signal; the two differ in the last padded samples
+ * when that stretch is at most n_fft/2 long (for instance hop = n_fft/2 and a multiple of hop samples),
+ * and this follows librosa there too.
+ */
+torch::Tensor centrePad(const torch::Tensor& signal, const StftSettings& settings);
+
+/**
  * Frames librosa.stft produces for a signal of `n_samples`: 1 + (n_samples + 2*padding - n_fft) / hop,
  * or 0 when the (padded) signal is shorter than one window.
  */
@@ -76,7 +85,8 @@ int64_t stftFrameCount(int64_t n_samples, const StftSettings& settings);
  * 1 + (samples - n_fft) / hop frames (the caller makes sure samples >= n_fft). No scaling: an
  * unnormalised FFT and no window normalisation, like librosa.
  */
-torch::Tensor framesToPower(const torch::Tensor& padded, const torch::Tensor& window, const StftSettings& settings);
+torch::Tensor framesToPower(const torch::Tensor& padded, const torch::Tensor& window,
+                            const StftSettings& settings);
 
 /**
  * np.abs(librosa.stft(signal, n_fft, hop_length, win_length, window="hann", center, pad_mode)) ** power
@@ -86,7 +96,8 @@ torch::Tensor framesToPower(const torch::Tensor& padded, const torch::Tensor& wi
  *         (librosa raises the same); with center=true a signal shorter than n_fft gives one or more
  *         frames of the padded signal, as librosa does (it only warns).
  */
-torch::Tensor spectrogram(const torch::Tensor& signal, const torch::Tensor& window, const StftSettings& settings);
+torch::Tensor spectrogram(const torch::Tensor& signal, const torch::Tensor& window,
+                          const StftSettings& settings);
 
 /**
  * The frames of `spectrogram`, computed from consecutive blocks of a signal.
@@ -104,7 +115,8 @@ public:
 
     /** Samples of look-ahead: n_fft - n_fft/2 centred (plus one for the first Reflect frame), n_fft not. */
     int64_t latency() const;
-    /** Appends `block` [..., sample] and returns the frames now complete, [..., bin, frame] (maybe 0 frames). */
+    /** Appends `block` [..., sample] and returns the frames now complete, [..., bin, frame] (maybe 0 frames).
+     */
     torch::Tensor push(const torch::Tensor& block, const torch::Tensor& window);
     /** Forgets the past: the next block starts a new signal. */
     void reset();
@@ -127,7 +139,7 @@ struct MelSettings {
     double fmin = 0.0;
     std::optional<double> fmax; ///< nullopt: sr / 2
     bool htk = false;           ///< HTK formula instead of Slaney's (linear below 1 kHz, log above)
-    bool slaney_norm = true;    ///< norm="slaney": divide each triangle by its width in Hz (2 / (f[i+2] - f[i]))
+    bool slaney_norm = true; ///< norm="slaney": divide each triangle by its width in Hz (2 / (f[i+2] - f[i]))
 };
 
 /** Hz to mel, as librosa.hz_to_mel (Slaney's auditory-toolbox scale unless `htk`). */
@@ -181,7 +193,8 @@ torch::Tensor powerToDb(const torch::Tensor& power, const DbSettings& settings);
 class ConstantCache {
 public:
     template <typename Make>
-    const torch::Tensor& get(const torch::TensorOptions& options, double sample_rate, int64_t size, Make&& make) {
+    const torch::Tensor& get(const torch::TensorOptions& options, double sample_rate, int64_t size,
+                             Make&& make) {
         Key key{options.device().str(), static_cast<int>(options.dtype().toScalarType()), sample_rate, size};
         auto it = tensors_.find(key);
         if (it == tensors_.end())

@@ -31,15 +31,18 @@ inline std::vector<ParamSpec> stftParamSpecs() {
     return {
         ParamSpec::integer("n_fft", 2048, "FFT size in samples; each frame has 1 + n_fft/2 frequency bins")
             .range(2, 65536),
-        ParamSpec::integer("hop_length", 512, "samples between the starts of consecutive frames").range(1, 65536),
-        ParamSpec::integer("win_length", 0, "length of the periodic Hann window, zero-padded to n_fft; null: n_fft")
+        ParamSpec::integer("hop_length", 512, "samples between the starts of consecutive frames")
+            .range(1, 65536),
+        ParamSpec::integer("win_length", 0,
+                           "length of the periodic Hann window, zero-padded to n_fft; null: n_fft")
             .range(1, 65536)
             .orNull(),
         ParamSpec::flag("center", true,
                         "pad n_fft/2 samples at both ends so that frame t is centred on sample t*hop_length"),
-        ParamSpec::choice("pad_mode", "constant", {"constant", "reflect"},
-                          "how centred frames extend the signal: zeros (librosa 0.10's default) or its mirror "
-                          "image without the edge sample (torchaudio's default)"),
+        ParamSpec::choice(
+            "pad_mode", "constant", {"constant", "reflect"},
+            "how centred frames extend the signal: zeros (librosa 0.10's default) or its mirror "
+            "image without the edge sample (torchaudio's default)"),
         ParamSpec::real("power", 2.0, "exponent of the magnitude: 2 for power, 1 for magnitude").above(0.0),
     };
 }
@@ -141,10 +144,10 @@ inline void checkMelRange(double sample_rate, const MelSettings& s) {
                                     numberText(nyquist) + " Hz of the " + numberText(sample_rate) +
                                     " Hz input; lower fmax, or set it to null for sr/2");
     if (s.fmin >= s.fmax.value_or(nyquist))
-        throw std::invalid_argument("fmin = " + numberText(s.fmin) + " Hz must be below fmax = " +
-                                    numberText(s.fmax.value_or(nyquist)) + " Hz (" +
-                                    (s.fmax ? "as set" : "sr/2 of the " + numberText(sample_rate) + " Hz input") +
-                                    ")");
+        throw std::invalid_argument(
+            "fmin = " + numberText(s.fmin) +
+            " Hz must be below fmax = " + numberText(s.fmax.value_or(nyquist)) + " Hz (" +
+            (s.fmax ? "as set" : "sr/2 of the " + numberText(sample_rate) + " Hz input") + ")");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,7 +163,8 @@ inline std::string shapeOf(const torch::Tensor& t) {
 /** The audio on `port`: a floating [batch, channel, sample] tensor with at least one sample. */
 inline const torch::Tensor& audioTensor(const Value& v, const std::string& port) {
     if (v.tensor.dim() != 3)
-        throw std::invalid_argument("input '" + port + "' must be audio [batch, channel, sample], got a tensor of shape " +
+        throw std::invalid_argument("input '" + port +
+                                    "' must be audio [batch, channel, sample], got a tensor of shape " +
                                     shapeOf(v.tensor));
     if (!v.tensor.is_floating_point())
         throw std::invalid_argument("input '" + port + "' must hold floating-point samples, got " +
@@ -171,7 +175,8 @@ inline const torch::Tensor& audioTensor(const Value& v, const std::string& port)
 /** The spectrum on `port`: a floating [batch, channel, bin, frame] tensor. */
 inline const torch::Tensor& spectrumTensor(const Value& v, const std::string& port) {
     if (v.tensor.dim() != 4)
-        throw std::invalid_argument("input '" + port + "' must be a spectrum [batch, channel, bin, frame], got a " +
+        throw std::invalid_argument("input '" + port +
+                                    "' must be a spectrum [batch, channel, bin, frame], got a " +
                                     "tensor of shape " + shapeOf(v.tensor));
     if (!v.tensor.is_floating_point())
         throw std::invalid_argument("input '" + port + "' must be real-valued, got " +
@@ -182,8 +187,10 @@ inline const torch::Tensor& spectrumTensor(const Value& v, const std::string& po
 /** The sample rate a node needs to place its mel bands. */
 inline double requireSampleRate(const Value& v, const std::string& port) {
     if (!(v.sample_rate > 0.0))
-        throw std::invalid_argument("input '" + port + "' carries no sample rate, which the mel bands need; "
-                                    "feed audio with a known rate (or a spectrum made from it by features.stft)");
+        throw std::invalid_argument(
+            "input '" + port +
+            "' carries no sample rate, which the mel bands need; "
+            "feed audio with a known rate (or a spectrum made from it by features.stft)");
     return v.sample_rate;
 }
 
@@ -198,12 +205,16 @@ inline Value spectrumValue(const Value& audio, torch::Tensor tensor, int64_t hop
     return v;
 }
 
-/** The refusal of a node that clips at top_db to stream. */
+/**
+ * The refusal of a node that clips at top_db to stream. Located at the node but without its id and type
+ * in the text: the executor lists every refusing node as "id (type): message".
+ */
 inline Error topDbStreamError(const Node& node, double top_db) {
-    return Error(node.where(), "cannot stream " + node.id() + " (" + node.spec().type + ") with top_db = " +
-                                   numberText(top_db) +
-                                   ": it clips against the maximum of the whole clip, which a stream never has "
-                                   "seen; set \"top_db\": null to stream (and clip later if needed), or run offline");
+    return Error(node.where(),
+                 "cannot stream with top_db = " + numberText(top_db) +
+                     ": it clips against the maximum of the whole clip, which a stream never has "
+                     "seen; set \"top_db\": null to stream (and clip later if needed), or run "
+                     "offline");
 }
 
 } // namespace avgraph::nodes

@@ -9,13 +9,15 @@ namespace {
 /** |STFT|^power of every channel of every clip. */
 class StftNode : public Node {
 public:
-    explicit StftNode(const NodeContext& ctx) : Node(ctx), settings_(stftSettings(ctx.params)), stream_(settings_) {}
+    explicit StftNode(const NodeContext& ctx)
+        : Node(ctx), settings_(stftSettings(ctx.params)), stream_(settings_) {}
 
 protected:
     Ports run(const Ports& in) override {
         const Value& audio = input(in, "audio");
         const auto& x = audioTensor(audio, "audio");
-        return {{"spectrum", spectrumValue(audio, spectrogram(x, window(x), settings_), settings_.hop_length)}};
+        return {
+            {"spectrum", spectrumValue(audio, spectrogram(x, window(x), settings_), settings_.hop_length)}};
     }
 
     void onPrepareStream(const StreamSpec&) override { stream_.reset(); }
@@ -44,18 +46,21 @@ NodeSpec stftNodeSpec() {
     NodeSpec s;
     s.type = "features.stft";
     s.summary = "Power (or magnitude) spectrogram |STFT|^power with a periodic Hann window";
-    s.doc = "Matches np.abs(librosa.stft(y, n_fft, hop_length, win_length, window='hann', center, pad_mode))**power "
-            "of librosa 0.10 within the golden tolerance (1e-6 of the maximum + 1e-4 relative): an unnormalised "
-            "FFT, the window zero-padded to n_fft and centred, frame t centred on sample t*hop_length when "
-            "center is true, giving 1 + floor(samples / hop_length) frames (for even n_fft). pad_mode "
-            "'reflect' reflects like np.pad, also when the padding is longer than the signal. A signal "
-            "shorter than n_fft gives the frames of its padded version when center is true (librosa only "
-            "warns) and is an error when center is false. Each channel is analysed on its own. Streams: frame "
-            "t is produced once t*hop_length + latency samples have arrived, with a latency of n_fft - "
-            "n_fft/2 samples (one more for 'reflect' with even n_fft; n_fft with center false); the last "
-            "frames, which need the padding after the end, are not produced by a stream.";
+    s.doc =
+        "Matches np.abs(librosa.stft(y, n_fft, hop_length, win_length, window='hann', center, "
+        "pad_mode))**power of librosa 0.10 within the golden tolerance (1e-6 of the maximum + 1e-4 relative):"
+        " an unnormalised FFT, the window zero-padded to n_fft and centred, frame t centred on sample "
+        "t*hop_length when center is true, giving 1 + floor(samples / hop_length) frames (for even n_fft). "
+        "pad_mode 'reflect' reflects like np.pad, also when the padding is longer than the signal, and "
+        "mirrors the tail from the stretch its last frames cover, as librosa does. A signal shorter than "
+        "n_fft gives the frames of its padded version when center is true (librosa only warns) and is an "
+        "error when center is false. Each channel is analysed on its own, in the audio's dtype. Streams: "
+        "frame t is produced once t*hop_length + latency samples have arrived, with a latency of n_fft - "
+        "n_fft/2 samples (one more for 'reflect' with even n_fft; n_fft with center false); the last frames, "
+        "which need the padding after the end, are not produced by a stream.";
     s.inputs = {PortSpec::of("audio", {Kind::Audio}, "[batch, channel, sample]")};
-    s.outputs = {PortSpec::of("spectrum", {Kind::Spectrum}, "[batch, channel, 1 + n_fft/2, frame], hop = hop_length")};
+    s.outputs = {
+        PortSpec::of("spectrum", {Kind::Spectrum}, "[batch, channel, 1 + n_fft/2, frame], hop = hop_length")};
     s.params = stftParamSpecs();
     s.streams = true;
     s.check = checkStftParams;

@@ -39,8 +39,9 @@ protected:
 
     void onPrepareStream(const StreamSpec&) override {
         if (axis_ == "frame")
-            throw error("cannot stream with axis 'frame': the joined frames of in1 follow all those of in0, "
-                        "which a stream never finishes; join along 'channel' or 'bin' to stream");
+            throw Error(where(),
+                        "cannot stream with axis 'frame': the joined frames of in1 follow all those of "
+                        "in0, which a stream never finishes; join along 'channel' or 'bin' to stream");
         pending_.clear();
     }
 
@@ -57,7 +58,8 @@ protected:
         int64_t ready = -1;
         for (size_t i = 0; i < values.size(); ++i) {
             const auto& t = values[i].tensor;
-            pending_[i] = pending_[i].defined() ? torch::cat({pending_[i], t.to(pending_[i].device())}, -1) : t;
+            pending_[i] =
+                pending_[i].defined() ? torch::cat({pending_[i], t.to(pending_[i].device())}, -1) : t;
             ready = ready < 0 ? pending_[i].size(-1) : std::min(ready, pending_[i].size(-1));
         }
         std::vector<torch::Tensor> parts;
@@ -96,15 +98,16 @@ private:
         const auto& first = values[0].tensor;
         const int64_t ndim = first.dim();
         const int64_t needed = axis_ == "bin" ? 4 : axis_ == "channel" ? 3 : 2;
-        const char* layout = axis_ == "bin" ? "[batch, channel, bin, frame]"
-                                            : axis_ == "channel" ? "[batch, channel, ..., frame]" : "[batch, ..., frame]";
+        const char* layout = axis_ == "bin"       ? "[batch, channel, bin, frame]"
+                             : axis_ == "channel" ? "[batch, channel, ..., frame]"
+                                                  : "[batch, ..., frame]";
         const int64_t dim = axis_ == "bin" ? 2 : axis_ == "channel" ? 1 : ndim - 1;
         for (size_t i = 0; i < values.size(); ++i) {
             const auto& t = values[i].tensor;
             const std::string name = "in" + std::to_string(i);
             if (t.dim() < needed)
-                throw std::invalid_argument("joining along '" + axis_ + "' needs inputs laid out as " + layout +
-                                            ", but " + name + " is " + shapeText(t));
+                throw std::invalid_argument("joining along '" + axis_ + "' needs inputs laid out as " +
+                                            layout + ", but " + name + " is " + shapeText(t));
             if (t.dim() != ndim)
                 throw std::invalid_argument(name + " is " + shapeText(t) + " but in0 is " + shapeText(first) +
                                             ": the inputs must have the same number of dimensions");
@@ -112,25 +115,25 @@ private:
                 continue;
             if (axis_ != "frame") {
                 if (frames_must_match && t.size(-1) != first.size(-1))
-                    throw std::invalid_argument(
-                        name + " has " + std::to_string(t.size(-1)) + " frames but in0 has " +
-                        std::to_string(first.size(-1)) + ": joining along '" + axis_ +
-                        "' needs the same frames in every input (the same hop_length, center, sample rate and "
-                        "signal length)");
+                    throw std::invalid_argument(name + " has " + std::to_string(t.size(-1)) +
+                                                " frames but in0 has " + std::to_string(first.size(-1)) +
+                                                ": joining along '" + axis_ +
+                                                "' needs the same frames in every input (the same "
+                                                "hop_length, center, sample rate and "
+                                                "signal length)");
                 const auto& v = values[i];
                 if (v.hop > 0 && values[0].hop > 0 && v.sample_rate > 0 && values[0].sample_rate > 0 &&
                     v.hop / v.sample_rate != values[0].hop / values[0].sample_rate)
-                    throw std::invalid_argument(name + " has frames every " + std::to_string(v.hop) + " samples at " +
-                                                numberText(v.sample_rate) + " Hz but in0 every " +
-                                                std::to_string(values[0].hop) + " at " +
-                                                numberText(values[0].sample_rate) +
-                                                " Hz: frames joined along '" + axis_ +
-                                                "' must be at the same times; use the same hop duration");
+                    throw std::invalid_argument(
+                        name + " has frames every " + std::to_string(v.hop) + " samples at " +
+                        numberText(v.sample_rate) + " Hz but in0 every " + std::to_string(values[0].hop) +
+                        " at " + numberText(values[0].sample_rate) + " Hz: frames joined along '" + axis_ +
+                        "' must be at the same times; use the same hop duration");
             }
             for (int64_t d = 0; d < ndim - 1; ++d)
                 if (d != dim && t.size(d) != first.size(d))
-                    throw std::invalid_argument(name + " is " + shapeText(t) + " but in0 is " + shapeText(first) +
-                                                ": joining along '" + axis_ +
+                    throw std::invalid_argument(name + " is " + shapeText(t) + " but in0 is " +
+                                                shapeText(first) + ": joining along '" + axis_ +
                                                 "' needs the same size in every other dimension (dimension " +
                                                 std::to_string(d) + " differs)");
         }
@@ -155,13 +158,16 @@ NodeSpec concatNodeSpec() {
             "it adds no latency beyond its slowest input's.";
     s.inputs = {PortSpec::of("in", {Kind::Any}, "values to join, connected as in0, in1, ...").many()};
     s.outputs = {PortSpec::of("out", {Kind::Any}, "the joined value, of the first input's kind")};
-    s.params = {ParamSpec::choice("axis", "channel", {"channel", "bin", "frame"},
-                                  "'channel' (dimension 1), 'bin' (dimension 2) or 'frame' (the last dimension)")};
+    s.params = {
+        ParamSpec::choice("axis", "channel", {"channel", "bin", "frame"},
+                          "'channel' (dimension 1), 'bin' (dimension 2) or 'frame' (the last dimension)")};
     s.streams = true;
     s.make = [](const NodeContext& ctx) { return std::make_unique<ConcatNode>(ctx); };
     return s;
 }
 
-void registerTensorNodes(Registry& registry) { registry.add(concatNodeSpec()); }
+void registerTensorNodes(Registry& registry) {
+    registry.add(concatNodeSpec());
+}
 
 } // namespace avgraph::nodes

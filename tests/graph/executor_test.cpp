@@ -205,5 +205,43 @@ TEST_CASE("a graph with offline-only nodes refuses to stream and names them", "[
     Executor ex(g, Plan::make(g, "cpu"));
     // top_db is relative to the whole clip's maximum, so these dB nodes cannot stream.
     CHECK_THROWS_WITH(ex.prepareStream({16000.0, 1, 4096}),
-                      Catch::Contains("cannot stream") && Catch::Contains("feat (features.logmel)"));
+                      Catch::Contains("cannot stream this graph") && Catch::Contains("feat (features.logmel)") &&
+                          Catch::Contains("db (features.power_to_db)") && Catch::Contains("top_db"));
+    // With top_db null the same graph streams.
+    Graph g2 = Graph::build(Preset::load(presets() / "base.json", {"feat.top_db=null", "db.top_db=null"}), *registry);
+    Executor ex2(g2, Plan::make(g2, "cpu"));
+    ex2.prepareStream({16000.0, 1, 4096});
+    CHECK(ex2.latencySamples() > 0);
+}
+
+TEST_CASE("a feature graph streamed in random blocks equals offline after its latency", "[graph][executor][stream]") {
+    auto registry = registryWithTestNodes();
+    Graph g = Graph::build(Preset::load(presets() / "base.json", {"feat.top_db=null", "db.top_db=null"}), *registry);
+    Executor ex(g, Plan::make(g, "cpu"));
+    Value clip = realClip();
+    auto offline = ex.run({{"audio", clip}});
+
+    ex.prepareStream({clip.sample_rate, 1, 4096});
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<int64_t> size(1, 4096);
+    std::map<std::string, std::vector<torch::Tensor>> pieces;
+    int64_t n = clip.tensor.size(-1);
+    for (int64_t at = 0; at < n;) {
+        int64_t len = std::min(size(rng), n - at);
+        for (auto& [name, v] : ex.processBlock({{"audio", clip.withTensor(clip.tensor.narrow(-1, at, len))}}))
+            pieces[name].push_back(v.tensor);
+        at += len;
+    }
+    for (const auto& [name, want] : offline) {
+        INFO(name);
+        auto streamed = torch::cat(pieces.at(name), -1);
+        int64_t frames = streamed.size(-1);
+        // Every frame that does not need padding beyond the end is produced by the stream.
+        int64_t hop = want.hop;
+        CHECK(frames >= 1 + (n - ex.latencySamples()) / hop - 1);
+        REQUIRE(frames <= want.tensor.size(-1));
+        auto head = want.tensor.narrow(-1, 0, frames);
+        double tol = 1e-5 * head.abs().max().item<double>();
+        CHECK((streamed - head).abs().max().item<double>() <= tol);
+    }
 }

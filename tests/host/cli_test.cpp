@@ -171,7 +171,7 @@ TEST_CASE("dot and bench work on a shipped preset", "[host][cli]") {
     INFO(bench.output);
     REQUIRE(bench.exit_code == 0);
     auto result = nlohmann::json::parse(bench.output);
-    CHECK(result["audio_seconds"].get<double>() == Approx(5.0));
+    CHECK(result["audio_seconds"].get<double>() == Approx(220544.0 / 44100.0)); // what libvorbis decodes
     CHECK(result["x_real_time"].get<double>() > 1.0);
     CHECK(result["threads"] == 1);
     CHECK(result["nodes"].contains("logmel"));

@@ -36,7 +36,8 @@ inline Location nodeLocation(const std::string& id, const std::string& below = "
 }
 
 /** A node of `type` built from `params` as Graph::build does; throws avgraph::Error like a preset would. */
-inline std::unique_ptr<Node> makeNode(const std::string& type, const nlohmann::json& params = nlohmann::json::object(),
+inline std::unique_ptr<Node> makeNode(const std::string& type,
+                                      const nlohmann::json& params = nlohmann::json::object(),
                                       const std::string& id = "node") {
     const NodeSpec* spec = nodeRegistry().find(type);
     if (!spec)
@@ -46,7 +47,9 @@ inline std::unique_ptr<Node> makeNode(const std::string& type, const nlohmann::j
     ctx.spec = spec;
     ctx.where = nodeLocation(id);
     ParamSource source{
-        [id](const std::string& param) { return nodeLocation(id, "/params" + (param.empty() ? "" : "/" + param)); },
+        [id](const std::string& param) {
+            return nodeLocation(id, "/params" + (param.empty() ? "" : "/" + param));
+        },
         [](const std::string&) { return fs::current_path(); },
     };
     ctx.params = validateParams(*spec, params, source);
@@ -65,20 +68,26 @@ inline Value audioValue(torch::Tensor samples, double sample_rate) {
     return v;
 }
 
-inline fs::path goldenDir() { return sharedDir() / "golden"; }
+inline fs::path goldenDir() {
+    return sharedDir() / "golden";
+}
 
 /** audio/<clip>_<sr>.wav as a [1, 1, sample] audio value. */
 inline Value goldenAudio(const std::string& clip, int sample_rate) {
-    auto decoded = host::readAudio(goldenDir() / "audio" / (clip + "_" + std::to_string(sample_rate) + ".wav"));
+    auto decoded =
+        host::readAudio(goldenDir() / "audio" / (clip + "_" + std::to_string(sample_rate) + ".wav"));
     return audioValue(decoded.samples.unsqueeze(0), decoded.sample_rate);
 }
 
 /** <clip>/<clip>_sr<sr>_<feature>.npy: [rows, frames], float32 (44.1 kHz arrays trimmed to 256 frames). */
 inline torch::Tensor goldenArray(const std::string& clip, int sample_rate, const std::string& feature) {
-    return host::readNpy(goldenDir() / clip / (clip + "_sr" + std::to_string(sample_rate) + "_" + feature + ".npy"));
+    return host::readNpy(goldenDir() / clip /
+                         (clip + "_sr" + std::to_string(sample_rate) + "_" + feature + ".npy"));
 }
 
-inline torch::Tensor goldenFilter(const std::string& name) { return host::readNpy(goldenDir() / "filters" / name); }
+inline torch::Tensor goldenFilter(const std::string& name) {
+    return host::readNpy(goldenDir() / "filters" / name);
+}
 
 /** The clips and rates every STFT, mel and log-mel golden exists for. */
 inline const std::vector<std::string>& goldenClips() {
@@ -92,9 +101,9 @@ inline const std::vector<int>& goldenRates() {
 
 /** How far `actual` is from `ref`, against the elementwise budget |x - ref| <= atol + rtol |ref|. */
 struct Deviation {
-    double max_abs = 0.0;         ///< max |x - ref|
-    double max_abs_of_max = 0.0;  ///< max |x - ref| / max |ref|
-    double budget_used = 0.0;     ///< max |x - ref| / (atol + rtol |ref|): <= 1 passes
+    double max_abs = 0.0;        ///< max |x - ref|
+    double max_abs_of_max = 0.0; ///< max |x - ref| / max |ref|
+    double budget_used = 0.0;    ///< max |x - ref| / (atol + rtol |ref|): <= 1 passes
     bool within() const { return budget_used <= 1.0; }
 };
 
@@ -122,8 +131,8 @@ inline Deviation deviation(const torch::Tensor& actual, const torch::Tensor& ref
 /** Prints a deviation when AVGRAPH_GOLDEN_REPORT is set, to see the margins left by each golden. */
 inline void reportDeviation(const std::string& what, const Deviation& d) {
     if (std::getenv("AVGRAPH_GOLDEN_REPORT"))
-        std::printf("golden %-55s max|d| %.3g  max|d|/max|ref| %.3g  budget used %.3f\n", what.c_str(), d.max_abs,
-                    d.max_abs_of_max, d.budget_used);
+        std::printf("golden %-55s max|d| %.3g  max|d|/max|ref| %.3g  budget used %.3f\n", what.c_str(),
+                    d.max_abs, d.max_abs_of_max, d.budget_used);
 }
 
 } // namespace avgraph::test

@@ -35,8 +35,8 @@ TEST_CASE("mel filterbanks equal librosa.filters.mel in float64", "[nodes][featu
     for (int sr : test::goldenRates())
         for (int n_mels : {64, 128})
             for (bool htk : {false, true}) {
-                const std::string name = "melfb_sr" + std::to_string(sr) + "_nfft1024_n" + std::to_string(n_mels) +
-                                         (htk ? "_htk-nonorm" : "_slaney") + ".npy";
+                const std::string name = "melfb_sr" + std::to_string(sr) + "_nfft1024_n" +
+                                         std::to_string(n_mels) + (htk ? "_htk-nonorm" : "_slaney") + ".npy";
                 INFO(name);
                 MelSettings s;
                 s.n_mels = n_mels;
@@ -48,7 +48,8 @@ TEST_CASE("mel filterbanks equal librosa.filters.mel in float64", "[nodes][featu
                 auto d = test::deviation(fb, ref, 1e-6, 1e-5); // README section 5
                 test::reportDeviation(name, d);
                 CHECK(d.within());
-                // The float32 matrix melspectrogram uses is the float64 one rounded (librosa's default dtype).
+                // The float32 matrix melspectrogram uses is the float64 one rounded (librosa's default
+                // dtype).
                 auto fb32 = melFilterbank(sr, 1024, s, torch::kFloat32);
                 CHECK(fb32.scalar_type() == torch::kFloat32);
                 CHECK(torch::allclose(fb32.to(torch::kFloat64), fb, 0.0, 2e-7 * fb.max().item<double>()));
@@ -66,8 +67,8 @@ TEST_CASE("an HTK band narrower than an FFT bin stays empty, as in librosa", "[n
 }
 
 TEST_CASE("mel scales follow librosa's formulas", "[nodes][features]") {
-    CHECK(hzToMel(1000.0, false) == Approx(15.0));              // Slaney: linear up to 1 kHz, 3 bands per 200 Hz
-    CHECK(hzToMel(6400.0, false) == Approx(15.0 + 27.0));        // then 27 mels per factor 6.4
+    CHECK(hzToMel(1000.0, false) == Approx(15.0));        // Slaney: linear up to 1 kHz, 3 bands per 200 Hz
+    CHECK(hzToMel(6400.0, false) == Approx(15.0 + 27.0)); // then 27 mels per factor 6.4
     CHECK(hzToMel(700.0, true) == Approx(2595.0 * std::log10(2.0)));
     for (bool htk : {false, true})
         for (double hz : {0.0, 50.0, 999.0, 1000.0, 4321.0, 22050.0})
@@ -77,11 +78,12 @@ TEST_CASE("mel scales follow librosa's formulas", "[nodes][features]") {
 TEST_CASE("reflect padding follows np.pad, also beyond the signal's length", "[nodes][features]") {
     auto x = torch::arange(5, torch::kFloat32).view({1, 5});
     // np.pad(np.arange(5.), (12, 12), mode="reflect")
-    static constexpr float expected[] = {4, 3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0, 1, 2, 3, 4,
-                                         3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0};
+    static constexpr float expected[] = {4, 3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0, 1, 2,
+                                         3, 4, 3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0};
     auto padded = padSignal(x, 12, 12, PadMode::Reflect);
     CHECK(torch::equal(padded, torch::from_blob(const_cast<float*>(expected), {1, 29}).clone()));
-    // np.pad([7.], (3, 2), mode="reflect") repeats the only sample; np.pad([0., 1.], 3, "reflect") alternates.
+    // np.pad([7.], (3, 2), mode="reflect") repeats the only sample; np.pad([0., 1.], 3, "reflect")
+    // alternates.
     CHECK(torch::equal(padSignal(torch::full({1}, 7.0f), 3, 2, PadMode::Reflect), torch::full({6}, 7.0f)));
     CHECK(torch::equal(padSignal(torch::arange(2, torch::kFloat32), 3, 3, PadMode::Reflect),
                        torch::tensor({1.f, 0.f, 1.f, 0.f, 1.f, 0.f, 1.f, 0.f})));

@@ -9,7 +9,9 @@ using nlohmann::json;
 
 namespace {
 
-Value stft(Node& node, const Value& audio) { return node.process({{"audio", audio}}).at("spectrum"); }
+Value stft(Node& node, const Value& audio) {
+    return node.process({{"audio", audio}}).at("spectrum");
+}
 
 // 0.1 * [1, -2, 3, -4, ..., -10] in float32: short enough that reflect padding wraps around it.
 Value shortSignal() {
@@ -25,7 +27,8 @@ TEST_CASE("features.stft reproduces librosa's power STFT goldens", "[nodes][feat
             for (int sr : test::goldenRates()) {
                 const std::string feature = "stft_power_pad-" + pad;
                 INFO(clip << " " << sr << " " << feature);
-                auto node = test::makeNode("features.stft", {{"n_fft", 1024}, {"hop_length", 512}, {"pad_mode", pad}});
+                auto node = test::makeNode("features.stft",
+                                           {{"n_fft", 1024}, {"hop_length", 512}, {"pad_mode", pad}});
                 Value audio = test::goldenAudio(clip, sr);
                 Value out = stft(*node, audio);
                 CHECK(out.kind == Kind::Spectrum);
@@ -61,11 +64,12 @@ TEST_CASE("features.stft pads short signals like np.pad and honours win_length",
         {0.249901192f, 0.252975368f, 0.260382413f, 0.273727654f, 0.295427452f, 0.323900806f, 0.366968287f,
          0.42987922f, 0.512823034f, 0.654872129f, 0.883711662f, 1.22473945f, 2.20134137f, 5.13247665f,
          10.7309836f, 16.9724317f, 19.7768293f}};
-    auto expected = [](const float (&rows)[2][17]) {
+    auto expected = [](const float(&rows)[2][17]) {
         return torch::from_blob(const_cast<float*>(&rows[0][0]), {2, 17}).t().clone();
     };
 
-    auto reflect = test::makeNode("features.stft", {{"n_fft", 32}, {"hop_length", 8}, {"pad_mode", "reflect"}});
+    auto reflect =
+        test::makeNode("features.stft", {{"n_fft", 32}, {"hop_length", 8}, {"pad_mode", "reflect"}});
     auto got = stft(*reflect, shortSignal()).tensor[0][0];
     CHECK(torch::allclose(got, expected(reflect_n32), 1e-4, 1e-6));
 
@@ -74,10 +78,29 @@ TEST_CASE("features.stft pads short signals like np.pad and honours win_length",
     CHECK(torch::allclose(got, expected(constant_n32_win20), 1e-4, 1e-6));
 }
 
+TEST_CASE("features.stft mirrors the tail as librosa does when hop = n_fft/2", "[nodes][features]") {
+    // librosa 0.10 reflects the tail from the stretch its last frames cover (here the last 16 samples),
+    // not from the whole signal, which changes the last padded sample. Last frame of
+    // np.abs(librosa.stft(y, n_fft=32, hop_length=16, pad_mode="reflect"))**2, y[i] = sin(0.3 i) + 0.01 i,
+    // from librosa 0.10.2's head/tail padding code run in numpy.
+    static constexpr float last_frame[17] = {
+        0.0524529413f, 0.284483894f, 6.47162379f,   14.5270657f,   1.98147228f,   0.655525152f,
+        0.303343164f,  0.167903098f, 0.103486084f,  0.071683908f,  0.0515788472f, 0.0412140217f,
+        0.0330175612f, 0.029377062f, 0.0256818133f, 0.0249952796f, 0.0236756928f};
+    auto i = torch::arange(64, torch::kFloat64);
+    auto y = (torch::sin(0.3 * i) + 0.01 * i).to(torch::kFloat32).view({1, 1, 64});
+    auto node = test::makeNode("features.stft", {{"n_fft", 32}, {"hop_length", 16}, {"pad_mode", "reflect"}});
+    auto got = stft(*node, test::audioValue(y, 16000.0)).tensor[0][0];
+    REQUIRE(got.size(-1) == 5);
+    auto expected = torch::from_blob(const_cast<float*>(last_frame), {17}).clone();
+    CHECK(torch::allclose(got.select(1, 4), expected, 1e-4, 1e-6));
+}
+
 TEST_CASE("features.stft analyses every channel of every clip on its own", "[nodes][features]") {
     torch::manual_seed(3);
     auto x = torch::randn({2, 3, 5000});
-    auto node = test::makeNode("features.stft", {{"n_fft", 512}, {"hop_length", 128}, {"pad_mode", "reflect"}});
+    auto node =
+        test::makeNode("features.stft", {{"n_fft", 512}, {"hop_length", 128}, {"pad_mode", "reflect"}});
     auto all = stft(*node, test::audioValue(x, 16000.0)).tensor;
     REQUIRE(all.sizes() == torch::IntArrayRef({2, 3, 257, 1 + 5000 / 128}));
     for (int64_t b = 0; b < 2; ++b)
@@ -92,7 +115,8 @@ TEST_CASE("features.stft power 1 gives the magnitude", "[nodes][features]") {
     auto audio = test::audioValue(torch::randn({1, 1, 4000}), 8000.0);
     auto power = stft(*test::makeNode("features.stft", {{"n_fft", 256}, {"hop_length", 64}}), audio).tensor;
     auto magnitude =
-        stft(*test::makeNode("features.stft", {{"n_fft", 256}, {"hop_length", 64}, {"power", 1.0}}), audio).tensor;
+        stft(*test::makeNode("features.stft", {{"n_fft", 256}, {"hop_length", 64}, {"power", 1.0}}), audio)
+            .tensor;
     CHECK(torch::allclose(magnitude.square(), power, 1e-4, 1e-5));
 }
 
@@ -125,7 +149,8 @@ TEST_CASE("features.stft says what is wrong with its parameters and inputs", "[n
     CHECK_THROWS_WITH(stft(*centred, test::audioValue(torch::zeros({1, 1, 0}), 16000.0)),
                       Catch::Contains("the signal is empty"));
     CHECK_THROWS_WITH(stft(*centred, test::audioValue(torch::zeros({1, 300}), 16000.0)),
-                      Catch::Contains("must be audio [batch, channel, sample]") && Catch::Contains("[1, 300]"));
+                      Catch::Contains("must be audio [batch, channel, sample]") &&
+                          Catch::Contains("[1, 300]"));
     CHECK_THROWS_WITH(stft(*centred, test::audioValue(torch::zeros({1, 1, 300}, torch::kLong), 16000.0)),
                       Catch::Contains("floating-point"));
 }

@@ -17,7 +17,8 @@ namespace {
 /** One block through a chain of nodes; returns the last node's output. */
 using Pipeline = std::function<Value(const Value& block)>;
 
-torch::Tensor streamInBlocks(const Value& audio, const Pipeline& pipeline, uint32_t seed, int64_t max_block = 4096) {
+torch::Tensor streamInBlocks(const Value& audio, const Pipeline& pipeline, uint32_t seed,
+                             int64_t max_block = 4096) {
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int64_t> size(1, max_block);
     std::vector<torch::Tensor> pieces;
@@ -33,7 +34,9 @@ torch::Tensor streamInBlocks(const Value& audio, const Pipeline& pipeline, uint3
 }
 
 /** Frames a stream has produced after n samples: those with t*hop + latency <= n. */
-int64_t framesAfter(int64_t n, int64_t latency, int64_t hop) { return n >= latency ? 1 + (n - latency) / hop : 0; }
+int64_t framesAfter(int64_t n, int64_t latency, int64_t hop) {
+    return n >= latency ? 1 + (n - latency) / hop : 0;
+}
 
 void checkEqualsOffline(const torch::Tensor& streamed, const torch::Tensor& offline, int64_t n_samples,
                         int64_t latency, int64_t hop) {
@@ -49,7 +52,9 @@ Pipeline single(Node& node, const std::string& in, const std::string& out) {
     return [&node, in, out](const Value& block) { return node.processBlock({{in, block}}).at(out); };
 }
 
-Value flute16k() { return test::goldenAudio("clip1_flute", 16000); }
+Value flute16k() {
+    return test::goldenAudio("clip1_flute", 16000);
+}
 
 } // namespace
 
@@ -60,7 +65,8 @@ TEST_CASE("features.stft streams the offline frames after its latency", "[nodes]
     };
     const std::vector<Case> cases{
         {{{"n_fft", 1024}, {"hop_length", 512}}, 512},
-        {{{"n_fft", 1024}, {"hop_length", 256}, {"pad_mode", "reflect"}}, 513}, // mirrors sample 512 into the head
+        {{{"n_fft", 1024}, {"hop_length", 256}, {"pad_mode", "reflect"}},
+         513}, // mirrors sample 512 into the head
         {{{"n_fft", 1001}, {"hop_length", 300}, {"win_length", 800}, {"pad_mode", "reflect"}}, 501},
         {{{"n_fft", 512}, {"hop_length", 700}, {"center", false}}, 512}, // hop > n_fft: samples are skipped
         {{{"n_fft", 256}, {"hop_length", 1}, {"power", 1.0}}, 128},
@@ -75,7 +81,8 @@ TEST_CASE("features.stft streams the offline frames after its latency", "[nodes]
         node->prepareStream({16000.0, 1, 4096});
         CHECK(node->latencySamples() == c.latency);
         auto streamed = streamInBlocks(audio, single(*node, "audio", "spectrum"), seed++);
-        checkEqualsOffline(streamed, offline, audio.tensor.size(-1), c.latency, c.params["hop_length"].get<int64_t>());
+        checkEqualsOffline(streamed, offline, audio.tensor.size(-1), c.latency,
+                           c.params["hop_length"].get<int64_t>());
         // After a reset the stream starts over.
         node->resetStream();
         auto again = streamInBlocks(audio, single(*node, "audio", "spectrum"), seed++);
@@ -83,7 +90,8 @@ TEST_CASE("features.stft streams the offline frames after its latency", "[nodes]
     }
 }
 
-TEST_CASE("features.stft streams single samples and refuses a block of another shape", "[nodes][features][stream]") {
+TEST_CASE("features.stft streams single samples and refuses a block of another shape",
+          "[nodes][features][stream]") {
     torch::manual_seed(8);
     auto audio = test::audioValue(torch::randn({2, 3, 3000}), 8000.0);
     auto node = test::makeNode("features.stft", {{"n_fft", 64}, {"hop_length", 16}, {"pad_mode", "reflect"}});
@@ -100,9 +108,10 @@ TEST_CASE("features.logmel without top_db streams the offline log-mel", "[nodes]
         INFO(sr);
         Value audio = test::goldenAudio("clip1_flute", sr);
         // A batch of two clips with two channels each.
-        audio = audio.withTensor(torch::cat({audio.tensor, audio.tensor.flip(-1) * 0.1f}, 1).repeat({2, 1, 1}));
-        auto node = test::makeNode("features.logmel",
-                                   {{"n_fft", 1024}, {"hop_length", 512}, {"n_mels", 64}, {"top_db", nullptr}});
+        audio =
+            audio.withTensor(torch::cat({audio.tensor, audio.tensor.flip(-1) * 0.1f}, 1).repeat({2, 1, 1}));
+        auto node = test::makeNode(
+            "features.logmel", {{"n_fft", 1024}, {"hop_length", 512}, {"n_mels", 64}, {"top_db", nullptr}});
         auto offline = node->process({{"audio", audio}}).at("logmel").tensor;
         node->prepareStream({static_cast<double>(sr), 2, 4096});
         CHECK(node->latencySamples() == 512);
@@ -113,7 +122,8 @@ TEST_CASE("features.logmel without top_db streams the offline log-mel", "[nodes]
 
 TEST_CASE("the stft -> mel -> power_to_db chain streams the offline result", "[nodes][features][stream]") {
     Value audio = flute16k();
-    auto stft = test::makeNode("features.stft", {{"n_fft", 2048}, {"hop_length", 256}, {"pad_mode", "reflect"}});
+    auto stft =
+        test::makeNode("features.stft", {{"n_fft", 2048}, {"hop_length", 256}, {"pad_mode", "reflect"}});
     auto mel = test::makeNode("features.mel", {{"n_mels", 128}, {"htk", true}});
     auto db = test::makeNode("features.power_to_db", {{"top_db", nullptr}});
     Value spectrum = stft->process({{"audio", audio}}).at("spectrum");
@@ -134,8 +144,10 @@ TEST_CASE("the stft -> mel -> power_to_db chain streams the offline result", "[n
 
 TEST_CASE("tensor.concat streams branches of different latencies frame by frame", "[nodes][tensor][stream]") {
     Value audio = flute16k();
-    auto coarse = test::makeNode("features.logmel", {{"n_fft", 2048}, {"hop_length", 512}, {"n_mels", 64}, {"top_db", nullptr}});
-    auto fine = test::makeNode("features.logmel", {{"n_fft", 512}, {"hop_length", 512}, {"n_mels", 32}, {"top_db", nullptr}});
+    auto coarse = test::makeNode("features.logmel",
+                                 {{"n_fft", 2048}, {"hop_length", 512}, {"n_mels", 64}, {"top_db", nullptr}});
+    auto fine = test::makeNode("features.logmel",
+                               {{"n_fft", 512}, {"hop_length", 512}, {"n_mels", 32}, {"top_db", nullptr}});
     auto concat = test::makeNode("tensor.concat", {{"axis", "bin"}});
     auto offline = concat
                        ->process({{"in0", coarse->process({{"audio", audio}}).at("logmel")},
@@ -154,5 +166,6 @@ TEST_CASE("tensor.concat streams branches of different latencies frame by frame"
     };
     auto streamed = streamInBlocks(audio, graph, 31);
     REQUIRE(streamed.size(2) == 96);
-    checkEqualsOffline(streamed, offline, audio.tensor.size(-1), 1024, 512); // the slower branch sets the pace
+    checkEqualsOffline(streamed, offline, audio.tensor.size(-1), 1024,
+                       512); // the slower branch sets the pace
 }

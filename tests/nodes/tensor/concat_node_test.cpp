@@ -62,7 +62,8 @@ TEST_CASE("tensor.concat says clearly when its inputs do not fit", "[nodes][tens
         FAIL("different frame counts were joined");
     } catch (const Error& e) {
         CHECK(e.where().node == "cat");
-        CHECK_THAT(e.what(), Catch::Contains("(tensor.concat)") && Catch::Contains("in1 has 94 frames but in0 has 188") &&
+        CHECK_THAT(e.what(), Catch::Contains("(tensor.concat)") &&
+                                 Catch::Contains("in1 has 94 frames but in0 has 188") &&
                                  Catch::Contains("same frames"));
     }
     CHECK_THROWS_WITH(join("bin", {a, spectrum(torch::zeros({1, 1, 64, 188}), 256)}),
@@ -73,6 +74,9 @@ TEST_CASE("tensor.concat says clearly when its inputs do not fit", "[nodes][tens
     CHECK_THROWS_WITH(join("frame", {a, spectrum(torch::zeros({2, 1, 64, 10}))}),
                       Catch::Contains("dimension 0 differs"));
     CHECK_THROWS_WITH(join("channel", {a, spectrum(torch::zeros({1, 64, 188}))}),
+                      Catch::Contains("in1 is [1, 64, 188] but in0 is [1, 1, 64, 188]") &&
+                          Catch::Contains("the same number of dimensions"));
+    CHECK_THROWS_WITH(join("channel", {spectrum(torch::zeros({1, 188}))}),
                       Catch::Contains("needs inputs laid out as [batch, channel, ..., frame]"));
     CHECK_THROWS_WITH(join("bin", {spectrum(torch::zeros({1, 2, 100}))}),
                       Catch::Contains("needs inputs laid out as [batch, channel, bin, frame]"));
@@ -86,12 +90,15 @@ TEST_CASE("tensor.concat streams along channel and bin but not frame", "[nodes][
     // in1 lags one frame behind in0: the output waits for it.
     auto a = torch::rand({1, 1, 4, 5});
     auto b = torch::rand({1, 1, 4, 5});
-    auto first = node->processBlock({{"in0", spectrum(a.narrow(-1, 0, 3))}, {"in1", spectrum(b.narrow(-1, 0, 2))}});
-    auto second = node->processBlock({{"in0", spectrum(a.narrow(-1, 3, 2))}, {"in1", spectrum(b.narrow(-1, 2, 3))}});
+    auto first =
+        node->processBlock({{"in0", spectrum(a.narrow(-1, 0, 3))}, {"in1", spectrum(b.narrow(-1, 0, 2))}});
+    auto second =
+        node->processBlock({{"in0", spectrum(a.narrow(-1, 3, 2))}, {"in1", spectrum(b.narrow(-1, 2, 3))}});
     CHECK(first.at("out").tensor.size(-1) == 2);
     auto streamed = torch::cat({first.at("out").tensor, second.at("out").tensor}, -1);
     CHECK(torch::equal(streamed, torch::cat({a, b}, 1)));
 
     auto along_frames = test::makeNode("tensor.concat", {{"axis", "frame"}}, "cat");
-    CHECK_THROWS_WITH(along_frames->prepareStream({16000.0, 1, 512}), Catch::Contains("cannot stream with axis 'frame'"));
+    CHECK_THROWS_WITH(along_frames->prepareStream({16000.0, 1, 512}),
+                      Catch::Contains("cannot stream with axis 'frame'"));
 }
