@@ -17,7 +17,7 @@ NodeSpec powerToDbNodeSpec();
 /** features.logmel: audio -> log-mel in one node (stft, mel and power_to_db). */
 NodeSpec logMelNodeSpec();
 
-/** Adds the four feature node types. */
+/** Adds every feature node type. */
 void registerFeatureNodes(Registry& registry);
 
 } // namespace avgraph::nodes

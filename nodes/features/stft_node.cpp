@@ -68,11 +68,4 @@ NodeSpec stftNodeSpec() {
     return s;
 }
 
-void registerFeatureNodes(Registry& registry) {
-    registry.add(stftNodeSpec());
-    registry.add(melNodeSpec());
-    registry.add(powerToDbNodeSpec());
-    registry.add(logMelNodeSpec());
-}
-
 } // namespace avgraph::nodes

@@ -121,3 +121,61 @@ TEST_CASE("the Graphviz output names every node, type and output", "[graph][dot]
     CHECK(r.exit_code == 0);
     CHECK(fs::file_size(dir / "g.svg") > 1000);
 }
+
+namespace {
+// A node type with a weights file, as trainable nodes will have.
+class WeightsNode : public Node {
+public:
+    using Node::Node;
+
+protected:
+    Ports run(const Ports& in) override { return {{"out", input(in, "in")}}; }
+};
+
+void addWeightsNode(Registry& r) {
+    NodeSpec s;
+    s.type = "test.weights";
+    s.summary = "reads a weights file";
+    s.inputs = {PortSpec::of("in", {Kind::Any}, "")};
+    s.outputs = {PortSpec::of("out", {Kind::Any}, "")};
+    s.params = {ParamSpec::path("weights", "weights file")};
+    s.make = [](const NodeContext& c) { return std::make_unique<WeightsNode>(c); };
+    r.add(s);
+}
+} // namespace
+
+TEST_CASE("weights paths resolve against the preset that names them, and must exist", "[graph][validation]") {
+    test::ScratchDir dir;
+    fs::create_directories(dir / "models");
+    fs::create_directories(dir / "experiments");
+    std::ofstream(dir / "models/cnn.pt") << "weights";
+    std::ofstream(dir / "experiments/cnn.pt") << "other weights";
+    std::ofstream(dir / "models/base.json") << R"({"avgraph": 1,
+        "nodes": {"net": {"type": "test.weights", "params": {"weights": "cnn.pt"}}},
+        "edges": [["audio", "net"]], "outputs": {"o": "net"}})";
+    // A child elsewhere that changes nothing about the weights: they stay the base's.
+    std::ofstream(dir / "experiments/child.json") << R"({"avgraph": 1, "extends": "../models/base.json",
+        "name": "child"})";
+    // A child that names its own weights: relative to the child.
+    std::ofstream(dir / "experiments/own.json") << R"({"avgraph": 1, "extends": "../models/base.json",
+        "nodes": {"net": {"params": {"weights": "cnn.pt"}}}})";
+    std::ofstream(dir / "experiments/missing.json") << R"({"avgraph": 1, "extends": "../models/base.json",
+        "nodes": {"net": {"params": {"weights": "absent.pt"}}}})";
+    Registry r;
+    addWeightsNode(r);
+    auto weightsOf = [&](const char* preset) {
+        Graph g = Graph::build(Preset::load(dir / "experiments" / preset), r);
+        return fs::path(g.vertex(g.find("net")).node->params().path("weights"));
+    };
+    CHECK(fs::equivalent(weightsOf("child.json"), dir / "models/cnn.pt"));
+    CHECK(fs::equivalent(weightsOf("own.json"), dir / "experiments/cnn.pt"));
+    try {
+        weightsOf("missing.json");
+        FAIL("a missing weights file was accepted");
+    } catch (const Error& e) {
+        CHECK(fs::path(e.where().file).filename() == "missing.json");
+        CHECK(e.where().pointer == "/nodes/net/params/weights");
+        CHECK(e.where().node == "net");
+        CHECK_THAT(e.what(), Catch::Contains("file not found") && Catch::Contains("absent.pt"));
+    }
+}

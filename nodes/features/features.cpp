@@ -1,0 +1,12 @@
+#include "nodes/features/features.h"
+
+namespace avgraph::nodes {
+
+void registerFeatureNodes(Registry& registry) {
+    registry.add(stftNodeSpec());
+    registry.add(melNodeSpec());
+    registry.add(powerToDbNodeSpec());
+    registry.add(logMelNodeSpec());
+}
+
+} // namespace avgraph::nodes
