@@ -14,9 +14,7 @@ namespace avgraph {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-double secondsSince(Clock::time_point t0) {
-    return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 } // namespace
 
 Executor::Executor(Graph& graph, Plan plan) : graph_(graph), plan_(std::move(plan)) {
@@ -59,7 +57,8 @@ std::map<std::string, Value> Executor::collect(const std::vector<Ports>& produce
     return out;
 }
 
-std::map<std::string, Value> Executor::run(const std::map<std::string, Value>& inputs, const RunOptions& options) {
+std::map<std::string, Value> Executor::run(const std::map<std::string, Value>& inputs,
+                                           const RunOptions& options) {
     checkInputs(inputs);
     const auto& steps = plan_.steps();
     std::vector<Ports> produced(steps.size());

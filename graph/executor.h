@@ -41,7 +41,8 @@ public:
     Executor(Graph& graph, Plan plan);
 
     /** Offline run: values for every graph input, by input name; returns values by output name. */
-    std::map<std::string, Value> run(const std::map<std::string, Value>& inputs, const RunOptions& options = {});
+    std::map<std::string, Value> run(const std::map<std::string, Value>& inputs,
+                                     const RunOptions& options = {});
     /** Per-step timings of the last offline run, in plan order. */
     const std::vector<StepTiming>& timings() const { return timings_; }
 

@@ -117,7 +117,8 @@ Graph Graph::build(const Preset& preset, Registry& registry) {
             std::vector<std::string> ids;
             for (const auto& v : g.vertices_)
                 ids.push_back(v.id);
-            throw Error(p.locate(ptr), "unknown node '" + end.node + "' (nodes and inputs: " + list(ids) + ")");
+            throw Error(p.locate(ptr),
+                        "unknown node '" + end.node + "' (nodes and inputs: " + list(ids) + ")");
         };
         size_t from = endpoint(e.from, e.pointer + "/0");
         size_t to = endpoint(e.to, e.pointer + "/1");
@@ -127,8 +128,8 @@ Graph Graph::build(const Preset& preset, Registry& registry) {
 
         if (src.is_input) {
             if (!c.from_port.empty())
-                throw Error(p.locate(e.pointer + "/0"), "graph input '" + src.id + "' has no ports; write \"" +
-                                                            src.id + "\"");
+                throw Error(p.locate(e.pointer + "/0"),
+                            "graph input '" + src.id + "' has no ports; write \"" + src.id + "\"");
         } else if (c.from_port.empty()) {
             if (src.spec->outputs.size() != 1)
                 throw Error(p.locate(e.pointer + "/0", src.id),
@@ -136,17 +137,18 @@ Graph Graph::build(const Preset& preset, Registry& registry) {
                                 "); write \"" + src.id + ".<output>\"");
             c.from_port = src.spec->outputs[0].name;
         } else if (!src.spec->output(c.from_port) || src.spec->output(c.from_port)->variadic) {
-            throw Error(p.locate(e.pointer + "/0", src.id), "node '" + src.id + "' (" + src.spec->type +
-                                                                ") has no output '" + c.from_port +
-                                                                "' (its outputs: " + portList(src.spec->outputs) + ")");
+            throw Error(p.locate(e.pointer + "/0", src.id),
+                        "node '" + src.id + "' (" + src.spec->type + ") has no output '" + c.from_port +
+                            "' (its outputs: " + portList(src.spec->outputs) + ")");
         }
 
         if (dst.is_input)
-            throw Error(p.locate(e.pointer + "/1"), "'" + dst.id + "' is a graph input; it cannot receive an edge");
+            throw Error(p.locate(e.pointer + "/1"),
+                        "'" + dst.id + "' is a graph input; it cannot receive an edge");
         if (c.to_port.empty()) {
             if (dst.spec->inputs.empty())
-                throw Error(p.locate(e.pointer + "/1", dst.id), "node '" + dst.id + "' (" + dst.spec->type +
-                                                                    ") takes no input");
+                throw Error(p.locate(e.pointer + "/1", dst.id),
+                            "node '" + dst.id + "' (" + dst.spec->type + ") takes no input");
             const PortSpec& first = dst.spec->inputs[0];
             c.to_port = first.name;
             if (first.variadic) { // the next free instance: in0, in1, ...
@@ -157,14 +159,15 @@ Graph Graph::build(const Preset& preset, Registry& registry) {
             }
         } else if (const PortSpec* port = dst.spec->input(c.to_port);
                    !port || (port->variadic && port->name == c.to_port)) { // "in" of in0, in1, ...
-            throw Error(p.locate(e.pointer + "/1", dst.id), "node '" + dst.id + "' (" + dst.spec->type +
-                                                                ") has no input '" + c.to_port +
-                                                                "' (its inputs: " + portList(dst.spec->inputs) + ")");
+            throw Error(p.locate(e.pointer + "/1", dst.id),
+                        "node '" + dst.id + "' (" + dst.spec->type + ") has no input '" + c.to_port +
+                            "' (its inputs: " + portList(dst.spec->inputs) + ")");
         }
         auto [it, fresh] = connected.emplace(std::make_pair(to, c.to_port), e.pointer);
         if (!fresh)
             throw Error(p.locate(e.pointer + "/1", dst.id), "input '" + c.to_port + "' of node '" + dst.id +
-                                                                "' is connected twice (also by " + it->second + ")");
+                                                                "' is connected twice (also by " +
+                                                                it->second + ")");
         boost::add_edge(from, to, EdgeProps{g.connections_.size()}, g.graph_);
         g.connections_.push_back(std::move(c));
     }
@@ -182,13 +185,13 @@ Graph Graph::build(const Preset& preset, Registry& registry) {
                         ++count;
                 for (int k = 0; k < count; ++k)
                     if (!connected.count({v, port.name + std::to_string(k)}))
-                        throw Error(vx.where, "inputs " + port.name + "0.." + port.name + std::to_string(count - 1) +
-                                                  " must all be connected; " + port.name + std::to_string(k) +
-                                                  " is not");
+                        throw Error(vx.where, "inputs " + port.name + "0.." + port.name +
+                                                  std::to_string(count - 1) + " must all be connected; " +
+                                                  port.name + std::to_string(k) + " is not");
                 if (port.required && count == 0)
                     throw Error(vx.where, "input '" + port.name + "0' (" + kindList(port.kinds) +
-                                              ") is not connected; add an edge [\"<source>\", \"" + vx.id + "." +
-                                              port.name + "0\"]");
+                                              ") is not connected; add an edge [\"<source>\", \"" + vx.id +
+                                              "." + port.name + "0\"]");
             } else if (port.required && !connected.count({v, port.name})) {
                 throw Error(vx.where, "input '" + port.name + "' (" + kindList(port.kinds) +
                                           ") is not connected; add an edge [\"<source>\", \"" + vx.id + "." +
@@ -220,8 +223,9 @@ Graph Graph::build(const Preset& preset, Registry& registry) {
                                                       ".<output>\"");
             port = vx.spec->outputs[0].name;
         } else if (!vx.spec->output(port)) {
-            throw Error(p.locate(ptr, vx.id), "node '" + vx.id + "' (" + vx.spec->type + ") has no output '" + port +
-                                                  "' (its outputs: " + portList(vx.spec->outputs) + ")");
+            throw Error(p.locate(ptr, vx.id), "node '" + vx.id + "' (" + vx.spec->type + ") has no output '" +
+                                                  port + "' (its outputs: " + portList(vx.spec->outputs) +
+                                                  ")");
         }
         g.outputs_.push_back({out.name, v, port});
     }
@@ -231,8 +235,8 @@ Graph Graph::build(const Preset& preset, Registry& registry) {
 void Graph::checkAcyclic() const {
     const size_t n = vertices_.size();
     std::vector<int> component(n);
-    boost::strong_components(graph_, boost::make_iterator_property_map(component.begin(),
-                                                                       boost::get(boost::vertex_index, graph_)));
+    boost::strong_components(graph_, boost::make_iterator_property_map(
+                                         component.begin(), boost::get(boost::vertex_index, graph_)));
     std::map<int, std::vector<size_t>> members;
     for (size_t v = 0; v < n; ++v)
         members[component[v]].push_back(v);
@@ -290,8 +294,8 @@ void Graph::resolveKinds() {
             Kind k = vertices_[c.from].output_kinds.at(c.from_port);
             if (!port->accepts(k))
                 throw Error(preset_->locate(c.pointer, vx.id),
-                            "input '" + c.to_port + "' of node '" + vx.id + "' (" + vx.spec->type + ") takes " +
-                                kindList(port->kinds) + ", but '" + vertices_[c.from].id +
+                            "input '" + c.to_port + "' of node '" + vx.id + "' (" + vx.spec->type +
+                                ") takes " + kindList(port->kinds) + ", but '" + vertices_[c.from].id +
                                 (c.from_port.empty() ? "" : "." + c.from_port) + "' gives " +
                                 std::string(kindName(k)));
         }
@@ -363,17 +367,20 @@ std::string Graph::toDot() const {
     for (size_t v = 0; v < vertices_.size(); ++v) {
         const Vertex& vx = vertices_[v];
         if (vx.is_input) {
-            dot << "  \"" << dotEscape(vx.id) << "\" [shape=ellipse, style=filled, fillcolor=\"#dde8f7\", label=\""
-                << dotEscape(vx.id) << "\\n(" << kindName(vx.output_kinds.at("")) << ")\"];\n";
+            dot << "  \"" << dotEscape(vx.id)
+                << "\" [shape=ellipse, style=filled, fillcolor=\"#dde8f7\", label=\"" << dotEscape(vx.id)
+                << "\\n(" << kindName(vx.output_kinds.at("")) << ")\"];\n";
         } else {
             std::string detail;
             for (const auto& [key, value] : vx.node->params().json().items()) {
                 const ParamSpec* ps = vx.spec->param(key);
                 if (ps && value != ps->default_value)
-                    detail += "\\n" + key + "=" + dotEscape(value.is_string() ? value.get<std::string>() : value.dump());
+                    detail += "\\n" + key + "=" +
+                              dotEscape(value.is_string() ? value.get<std::string>() : value.dump());
             }
             dot << "  \"" << dotEscape(vx.id) << "\" [shape=box, style=rounded, label=\"" << dotEscape(vx.id)
-                << "\\n" << dotEscape(vx.spec->type) << detail << "\"];\n";
+                << "\\n"
+                << dotEscape(vx.spec->type) << detail << "\"];\n";
         }
     }
     for (const auto& c : connections_) {

@@ -76,8 +76,8 @@ private:
     struct EdgeProps {
         size_t connection = 0;
     };
-    using BoostGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, boost::no_property,
-                                             EdgeProps>;
+    using BoostGraph =
+        boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, boost::no_property, EdgeProps>;
     Graph() = default;
     void checkAcyclic() const;
     void resolveKinds();

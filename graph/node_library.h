@@ -24,14 +24,14 @@
 #define AVGRAPH_STRINGIFY_(x) #x
 #define AVGRAPH_STRINGIFY(x) AVGRAPH_STRINGIFY_(x)
 /** Everything that must match between host and library, as one string. */
-#define AVGRAPH_NODE_ABI                                                                                  \
-    "avgraph-node-abi " AVGRAPH_STRINGIFY(AVGRAPH_NODE_ABI_VERSION) "; torch " TORCH_VERSION              \
-                                                                    "; cxx11-abi " AVGRAPH_STRINGIFY(     \
+#define AVGRAPH_NODE_ABI                                                                                     \
+    "avgraph-node-abi " AVGRAPH_STRINGIFY(AVGRAPH_NODE_ABI_VERSION) "; torch " TORCH_VERSION                 \
+                                                                    "; cxx11-abi " AVGRAPH_STRINGIFY(        \
                                                                         _GLIBCXX_USE_CXX11_ABI)
 
-#define AVGRAPH_NODE_LIBRARY(registry)                                                                    \
-    extern "C" __attribute__((visibility("default"))) const char* avgraph_node_abi() {                    \
-        return AVGRAPH_NODE_ABI;                                                                          \
-    }                                                                                                     \
-    extern "C" __attribute__((visibility("default"))) void avgraph_register_nodes(                        \
+#define AVGRAPH_NODE_LIBRARY(registry)                                                                       \
+    extern "C" __attribute__((visibility("default"))) const char* avgraph_node_abi() {                       \
+        return AVGRAPH_NODE_ABI;                                                                             \
+    }                                                                                                        \
+    extern "C" __attribute__((visibility("default"))) void avgraph_register_nodes(                           \
         ::avgraph::Registry& registry)

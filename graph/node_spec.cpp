@@ -8,12 +8,18 @@ namespace avgraph {
 
 std::string_view paramTypeName(ParamType type) {
     switch (type) {
-    case ParamType::Int: return "integer";
-    case ParamType::Float: return "number";
-    case ParamType::Bool: return "boolean";
-    case ParamType::String: return "string";
-    case ParamType::Choice: return "string";
-    case ParamType::Path: return "path";
+    case ParamType::Int:
+        return "integer";
+    case ParamType::Float:
+        return "number";
+    case ParamType::Bool:
+        return "boolean";
+    case ParamType::String:
+        return "string";
+    case ParamType::Choice:
+        return "string";
+    case ParamType::Path:
+        return "path";
     }
     return "?";
 }
@@ -96,7 +102,8 @@ std::string ParamSpec::describe() const {
     } else {
         text = std::string(paramTypeName(type));
         if (min && max)
-            text += std::string(" in ") + (min_exclusive ? "(" : "[") + number(*min) + ", " + number(*max) + "]";
+            text +=
+                std::string(" in ") + (min_exclusive ? "(" : "[") + number(*min) + ", " + number(*max) + "]";
         else if (min)
             text += (min_exclusive ? " > " : " >= ") + number(*min);
         else if (max)
@@ -141,7 +148,8 @@ const PortSpec* findPort(const std::vector<PortSpec>& ports, std::string_view na
             return &p;
         // "in3" names an instance of the variadic port "in".
         if (p.variadic && name.size() > p.name.size() && name.substr(0, p.name.size()) == p.name &&
-            std::all_of(name.begin() + p.name.size(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            std::all_of(name.begin() + p.name.size(), name.end(),
+                        [](char c) { return c >= '0' && c <= '9'; }))
             return &p;
     }
     return nullptr;

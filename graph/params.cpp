@@ -37,7 +37,8 @@ std::string shown(const nlohmann::json& v) {
 nlohmann::json checked(const ParamSpec& spec, const nlohmann::json& v, const ParamSource& source) {
     auto fail = [&](const std::string& why) {
         return Error(source.locate(spec.name), "parameter '" + spec.name + "': expected " + spec.describe() +
-                                                   ", got " + shown(v) + (why.empty() ? "" : " (" + why + ")"));
+                                                   ", got " + shown(v) +
+                                                   (why.empty() ? "" : " (" + why + ")"));
     };
     if (v.is_null()) {
         if (spec.nullable)
@@ -114,7 +115,8 @@ Params validateParams(const NodeSpec& spec, const nlohmann::json& given, const P
             for (const auto& p : spec.params)
                 known += (known.empty() ? "" : ", ") + p.name;
             throw Error(source.locate(name), "unknown parameter '" + name + "' for " + spec.type +
-                                                 " (its parameters: " + (known.empty() ? "none" : known) + ")");
+                                                 " (its parameters: " + (known.empty() ? "none" : known) +
+                                                 ")");
         }
     }
     nlohmann::json values = nlohmann::json::object();

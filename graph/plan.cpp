@@ -14,8 +14,9 @@ torch::Device resolveDevice(const std::string& name, const Location& where) {
         return torch::kCPU;
     if (name.rfind("cuda", 0) == 0) {
         if (!torch::cuda::is_available())
-            throw Error(where, "device '" + name + "' was asked for, but this LibTorch build has no CUDA device; "
-                                                   "use cpu or auto");
+            throw Error(where, "device '" + name +
+                                   "' was asked for, but this LibTorch build has no CUDA device; "
+                                   "use cpu or auto");
         torch::Device d(name);
         int64_t count = static_cast<int64_t>(torch::cuda::device_count());
         if (d.has_index() && d.index() >= count)
@@ -81,8 +82,8 @@ std::string Plan::describe(const Graph& graph) const {
         out << "\n";
     }
     for (const auto& t : transfers_)
-        out << "  transfer " << graph.vertex(t.from_vertex).id << " -> " << graph.vertex(t.to_vertex).id << ": "
-            << t.from.str() << " -> " << t.to.str() << "\n";
+        out << "  transfer " << graph.vertex(t.from_vertex).id << " -> " << graph.vertex(t.to_vertex).id
+            << ": " << t.from.str() << " -> " << t.to.str() << "\n";
     return out.str();
 }
 

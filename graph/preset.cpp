@@ -109,18 +109,19 @@ void recordOrigins(const json& patch, const std::string& prefix, const std::stri
     }
 }
 
-json loadMerged(const fs::path& file, std::vector<fs::path>& chain, std::map<std::string, std::string>& origin,
-                const std::string* text = nullptr) {
+json loadMerged(const fs::path& file, std::vector<fs::path>& chain,
+                std::map<std::string, std::string>& origin, const std::string* text = nullptr) {
     json doc = text ? parseJson(*text, file.string()) : readJsonFile(file);
     if (!doc.is_object())
-        throw Error({file.string(), "", "", 0, 0}, "a preset is a JSON object, this file holds " +
-                                                       std::string(doc.type_name()));
+        throw Error({file.string(), "", "", 0, 0},
+                    "a preset is a JSON object, this file holds " + std::string(doc.type_name()));
     json merged = json::object();
     chain.push_back(fs::weakly_canonical(file));
     if (doc.contains("extends")) {
         const json& ext = doc["extends"];
         if (!ext.is_string() || ext.get<std::string>().empty())
-            throw Error({file.string(), "/extends", "", 0, 0}, "expected the path of a base preset (a string)");
+            throw Error({file.string(), "/extends", "", 0, 0},
+                        "expected the path of a base preset (a string)");
         fs::path base = file.parent_path() / ext.get<std::string>();
         if (!fs::exists(base))
             throw Error({file.string(), "/extends", "", 0, 0}, "base preset not found: " + base.string());
@@ -192,7 +193,8 @@ Preset Preset::load(const fs::path& file, const std::vector<std::string>& overri
     return parse(buffer.str(), file, overrides);
 }
 
-Preset Preset::parse(const std::string& text, const fs::path& file, const std::vector<std::string>& overrides) {
+Preset Preset::parse(const std::string& text, const fs::path& file,
+                     const std::vector<std::string>& overrides) {
     Preset p;
     p.file_ = file;
     std::vector<fs::path> chain;
@@ -263,15 +265,18 @@ void onlyKeys(const json& obj, const std::vector<std::string>& allowed, const st
         std::string list;
         for (const auto& a : allowed)
             list += (list.empty() ? "" : ", ") + a;
-        throw Error(p.locate(ptr + "/" + pointerToken(key), node), "unknown key '" + key + "' (expected " + list + ")");
+        throw Error(p.locate(ptr + "/" + pointerToken(key), node),
+                    "unknown key '" + key + "' (expected " + list + ")");
     }
 }
 } // namespace
 
 void Preset::interpret() {
     const json& d = document_;
-    onlyKeys(d, {"avgraph", "name", "description", "inputs", "nodes", "edges", "outputs", "node_libraries", "train"},
-             "", *this);
+    onlyKeys(
+        d,
+        {"avgraph", "name", "description", "inputs", "nodes", "edges", "outputs", "node_libraries", "train"},
+        "", *this);
     if (!d.contains("avgraph"))
         throw Error(locate(""), "missing \"avgraph\": 1, the preset format version");
     if (d["avgraph"] != 1)
@@ -290,22 +295,27 @@ void Preset::interpret() {
         for (const auto& [name, spec] : d["inputs"].items()) {
             std::string ptr = "/inputs/" + pointerToken(name);
             if (!validId(name))
-                throw Error(locate(ptr), "input name '" + name + "' may only hold letters, digits, '_' and '-'");
+                throw Error(locate(ptr),
+                            "input name '" + name + "' may only hold letters, digits, '_' and '-'");
             if (!spec.is_object())
                 throw Error(locate(ptr), "expected {\"kind\": \"audio\", \"sample_rate\": ...}");
             onlyKeys(spec, {"kind", "sample_rate"}, ptr, *this);
             PresetInput in{name, Kind::Audio, std::nullopt};
             if (spec.contains("kind")) {
-                auto k = spec["kind"].is_string() ? kindFromName(spec["kind"].get<std::string>()) : std::nullopt;
+                auto k =
+                    spec["kind"].is_string() ? kindFromName(spec["kind"].get<std::string>()) : std::nullopt;
                 if (!k || *k == Kind::Any)
-                    throw Error(locate(ptr + "/kind"), "expected a kind (audio, spectrum, tensor, indices, image, "
-                                                       "probabilities), got " + spec["kind"].dump());
+                    throw Error(locate(ptr + "/kind"),
+                                "expected a kind (audio, spectrum, tensor, indices, image, "
+                                "probabilities), got " +
+                                    spec["kind"].dump());
                 in.kind = *k;
             }
             if (spec.contains("sample_rate")) {
                 const auto& sr = spec["sample_rate"];
                 if (!sr.is_number() || sr.get<double>() <= 0)
-                    throw Error(locate(ptr + "/sample_rate"), "expected a sample rate in Hz > 0, got " + sr.dump());
+                    throw Error(locate(ptr + "/sample_rate"),
+                                "expected a sample rate in Hz > 0, got " + sr.dump());
                 in.sample_rate = sr.get<double>();
             }
             inputs_.push_back(in);
@@ -315,7 +325,8 @@ void Preset::interpret() {
     }
 
     if (!d.contains("nodes") || !d["nodes"].is_object() || d["nodes"].empty())
-        throw Error(locate("/nodes"), "expected \"nodes\": an object of node id: {\"type\": ..., \"params\": ...}");
+        throw Error(locate("/nodes"),
+                    "expected \"nodes\": an object of node id: {\"type\": ..., \"params\": ...}");
     for (const auto& [id, spec] : d["nodes"].items()) {
         std::string ptr = "/nodes/" + pointerToken(id);
         if (!validId(id))
@@ -336,8 +347,8 @@ void Preset::interpret() {
                       (s.rfind("cuda:", 0) == 0 && s.size() > 5 &&
                        std::all_of(s.begin() + 5, s.end(), [](unsigned char c) { return std::isdigit(c); }));
             if (!ok)
-                throw Error(locate(ptr + "/device", id), "expected \"cpu\", \"cuda\", \"cuda:N\" or \"auto\", got " +
-                                                             dev.dump());
+                throw Error(locate(ptr + "/device", id),
+                            "expected \"cpu\", \"cuda\", \"cuda:N\" or \"auto\", got " + dev.dump());
             n.device = s;
         }
         nodes_.push_back(std::move(n));
@@ -351,7 +362,8 @@ void Preset::interpret() {
             const auto& e = d["edges"][i];
             if (!e.is_array() || e.size() != 2)
                 throw Error(locate(ptr), "expected [\"from\", \"to\"], got " + e.dump());
-            edges_.push_back({parseEndpoint(e[0], locate(ptr + "/0")), parseEndpoint(e[1], locate(ptr + "/1")), ptr});
+            edges_.push_back(
+                {parseEndpoint(e[0], locate(ptr + "/0")), parseEndpoint(e[1], locate(ptr + "/1")), ptr});
         }
     }
 
@@ -360,8 +372,9 @@ void Preset::interpret() {
     for (const auto& [name, from] : d["outputs"].items()) {
         std::string ptr = "/outputs/" + pointerToken(name);
         if (!validId(name))
-            throw Error(locate(ptr), "output name '" + name + "' may only hold letters, digits, '_' and '-' "
-                                                              "(it becomes a file name)");
+            throw Error(locate(ptr), "output name '" + name +
+                                         "' may only hold letters, digits, '_' and '-' "
+                                         "(it becomes a file name)");
         outputs_.push_back({name, parseEndpoint(from, locate(ptr))});
     }
 

@@ -102,7 +102,8 @@ void Registry::loadLibrary(const std::filesystem::path& file) {
     if (theirs != AVGRAPH_NODE_ABI) {
         dlclose(handle);
         throw Error(where, "node library built for \"" + theirs + "\", this avgraph needs \"" +
-                               std::string(AVGRAPH_NODE_ABI) + "\"; rebuild the library against this avgraph");
+                               std::string(AVGRAPH_NODE_ABI) +
+                               "\"; rebuild the library against this avgraph");
     }
     handles_.push_back(handle);
     loaded_.push_back(canonical);

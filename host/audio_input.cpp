@@ -7,9 +7,9 @@ namespace avgraph::host {
 
 Value loadAudioFor(const std::filesystem::path& file, const PresetInput& input) {
     if (input.kind != Kind::Audio)
-        throw Error({file.string(), "", input.name, 0, 0},
-                    "the preset's input '" + input.name + "' takes " + std::string(kindName(input.kind)) +
-                        ", not audio files");
+        throw Error({file.string(), "", input.name, 0, 0}, "the preset's input '" + input.name + "' takes " +
+                                                               std::string(kindName(input.kind)) +
+                                                               ", not audio files");
     DecodedAudio audio;
     try {
         audio = readAudio(file);

@@ -47,8 +47,9 @@ void addListed(const fs::path& list, std::vector<fs::path>& out) {
 } // namespace
 
 bool isAudioFileName(const fs::path& file) {
-    static const std::set<std::string> known{".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif",
-                                             ".aiff", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64"};
+    static const std::set<std::string> known{".wav",  ".wave", ".flac", ".ogg",  ".oga",
+                                             ".opus", ".mp3",  ".aif",  ".aiff", ".aifc",
+                                             ".au",   ".snd",  ".caf",  ".w64",  ".rf64"};
     return known.count(lower(file.extension().string())) > 0;
 }
 
@@ -58,7 +59,8 @@ std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments) {
         fs::path p = arg;
         if (fs::is_directory(p)) {
             std::vector<fs::path> found;
-            for (const auto& entry : fs::recursive_directory_iterator(p, fs::directory_options::follow_directory_symlink))
+            for (const auto& entry :
+                 fs::recursive_directory_iterator(p, fs::directory_options::follow_directory_symlink))
                 if (entry.is_regular_file() && isAudioFileName(entry.path()))
                     found.push_back(entry.path());
             if (found.empty())

@@ -16,7 +16,8 @@ std::string kinds(const PortSpec& p) {
 std::string portSignature(const std::vector<PortSpec>& ports) {
     std::string s;
     for (const auto& p : ports)
-        s += (s.empty() ? "" : ", ") + p.name + (p.variadic ? "0.." : "") + (p.required ? "" : "?") + ":" + kinds(p);
+        s += (s.empty() ? "" : ", ") + p.name + (p.variadic ? "0.." : "") + (p.required ? "" : "?") + ":" +
+             kinds(p);
     return s.empty() ? "-" : s;
 }
 
@@ -49,8 +50,8 @@ std::string markdownCell(std::string s) {
 std::string nodeListing(const Registry& registry) {
     std::ostringstream out;
     for (const NodeSpec* s : registry.all())
-        out << s->type << "  (" << portSignature(s->inputs) << " -> " << portSignature(s->outputs) << ")\n    "
-            << s->summary << "\n";
+        out << s->type << "  (" << portSignature(s->inputs) << " -> " << portSignature(s->outputs)
+            << ")\n    " << s->summary << "\n";
     return out.str();
 }
 
@@ -65,7 +66,8 @@ std::string nodeDetails(const NodeSpec& s) {
             << (p.required ? "" : " (optional)") << "  " << p.doc << "\n";
     out << "outputs:\n";
     for (const auto& p : s.outputs)
-        out << "  " << p.name << "  " << (p.kinds[0] == Kind::Any ? "as input" : kinds(p)) << "  " << p.doc << "\n";
+        out << "  " << p.name << "  " << (p.kinds[0] == Kind::Any ? "as input" : kinds(p)) << "  " << p.doc
+            << "\n";
     out << "parameters:\n";
     for (const auto& p : s.params)
         out << "  " << p.name << " = " << defaultText(p) << "  (" << p.describe() << ")  " << p.doc << "\n";
@@ -80,13 +82,15 @@ std::string nodeReferenceMarkdown(const Registry& registry) {
         << "Kinds on ports: audio `[batch, channel, sample]`, spectrum `[batch, channel, bin, frame]`, "
            "probabilities `[batch, class]`; `any` accepts every kind.\n\n";
     for (const NodeSpec* s : registry.all())
-        out << "- [`" << s->type << "`](#" << [&] {
-            std::string anchor;
-            for (char c : s->type)
-                if (c != '.')
-                    anchor += c;
-            return anchor;
-        }() << ") — " << s->summary << "\n";
+        out << "- [`" << s->type << "`](#" <<
+            [&] {
+                std::string anchor;
+                for (char c : s->type)
+                    if (c != '.')
+                        anchor += c;
+                return anchor;
+            }()
+            << ") — " << s->summary << "\n";
     for (const NodeSpec* s : registry.all()) {
         out << "\n## `" << s->type << "`\n\n" << s->summary << "\n\n";
         if (!s->doc.empty())
@@ -97,8 +101,9 @@ std::string nodeReferenceMarkdown(const Registry& registry) {
                 << (p.required ? "" : " (optional)") << " | " << markdownCell(kinds(p)) << " | "
                 << markdownCell(p.doc) << " |\n";
         for (const auto& p : s->outputs)
-            out << "| `" << p.name << "` | out | " << (p.kinds[0] == Kind::Any ? "as first input" : markdownCell(kinds(p)))
-                << " | " << markdownCell(p.doc) << " |\n";
+            out << "| `" << p.name << "` | out | "
+                << (p.kinds[0] == Kind::Any ? "as first input" : markdownCell(kinds(p))) << " | "
+                << markdownCell(p.doc) << " |\n";
         if (!s->params.empty()) {
             out << "\n| parameter | default | accepts | meaning |\n|---|---|---|---|\n";
             for (const auto& p : s->params)

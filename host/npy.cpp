@@ -44,9 +44,7 @@ constexpr NpyType kTypes[] = {
     {"<i4", torch::kInt32},   {"|u1", torch::kUInt8},   {"|b1", torch::kBool},
 };
 
-const char* supportedList() {
-    return "'<f4', '<f8', '<i8', '<i4', '|u1', '|b1'";
-}
+const char* supportedList() { return "'<f4', '<f8', '<i8', '<i4', '|u1', '|b1'"; }
 
 std::string shapeRepr(torch::IntArrayRef shape) {
     std::string s = "(";

@@ -39,8 +39,8 @@ std::string ProfileReport::table() const {
         sum += std::accumulate(s.begin(), s.end(), 0.0);
     std::string out;
     char line[256];
-    std::snprintf(line, sizeof line, "%-16s %-24s %5s %11s %11s %6s   %s\n", "node", "type", "runs", "median ms",
-                  "total ms", "share", "last run: start..end ms");
+    std::snprintf(line, sizeof line, "%-16s %-24s %5s %11s %11s %6s   %s\n", "node", "type", "runs",
+                  "median ms", "total ms", "share", "last run: start..end ms");
     out += line;
     for (const auto& id : order_) {
         const auto& s = seconds_.at(id);

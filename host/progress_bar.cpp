@@ -28,7 +28,8 @@ void ProgressBar::update(size_t done, const std::string& label) {
     std::string bar(static_cast<size_t>(filled), '#');
     bar.resize(width, '.');
     std::string name = label.size() > 40 ? "..." + label.substr(label.size() - 37) : label;
-    std::fprintf(stderr, "\r[%s] %zu/%zu  %-40s  ETA %4.0fs\x1b[K", bar.c_str(), done, total_, name.c_str(), eta);
+    std::fprintf(stderr, "\r[%s] %zu/%zu  %-40s  ETA %4.0fs\x1b[K", bar.c_str(), done, total_, name.c_str(),
+                 eta);
     std::fflush(stderr);
 }
 

@@ -74,8 +74,9 @@ void addBenchCommand(CLI::App& app, const GlobalOptions& global) {
                                                 "excluding start-up");
     addGraphOptions(*cmd, settings->graph, true);
     cmd->add_option("-i,--input", settings->input, "Audio file")->required();
-    cmd->add_option("--repeat", settings->repeat, "Timed runs after one warm-up run")->default_val(5)->check(
-        CLI::Range(1, 100000));
+    cmd->add_option("--repeat", settings->repeat, "Timed runs after one warm-up run")
+        ->default_val(5)
+        ->check(CLI::Range(1, 100000));
     cmd->add_flag("--json", settings->json, "Print the result as JSON");
     cmd->add_flag("--serial", settings->serial, "Run one node at a time");
     cmd->callback([settings, &global] { benchCommand(*settings, global); });

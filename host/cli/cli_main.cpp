@@ -17,7 +17,8 @@ int cliMain(int argc, char** argv) {
     app.require_subcommand(1);
     app.fallthrough(); // --nodes may come after the subcommand
     GlobalOptions global;
-    app.add_option("--nodes", global.node_libraries, "Load a node library (.so) before anything else; repeatable")
+    app.add_option("--nodes", global.node_libraries,
+                   "Load a node library (.so) before anything else; repeatable")
         ->check(CLI::ExistingFile);
     addRunCommand(app, global);
     addValidateCommand(app, global);

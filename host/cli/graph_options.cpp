@@ -9,8 +9,9 @@ void addGraphOptions(CLI::App& command, GraphOptions& options, bool with_runtime
     command.add_option("--set", options.overrides,
                        "Override a parameter: node.param=value (value as JSON, or a bare word); repeatable");
     if (with_runtime) {
-        command.add_option("--device", options.device,
-                           "Default device for nodes whose preset names none: cpu, cuda, cuda:N or auto")
+        command
+            .add_option("--device", options.device,
+                        "Default device for nodes whose preset names none: cpu, cuda, cuda:N or auto")
             ->default_str("auto");
         command.add_option("--threads", options.threads, "Intra-op threads (0: one per core)")
             ->default_val(0)

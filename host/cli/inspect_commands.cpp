@@ -31,8 +31,9 @@ void writeText(const std::string& text, const std::string& file) {
 void addValidateCommand(CLI::App& app, const GlobalOptions& global) {
     auto options = std::make_shared<GraphOptions>();
     auto show_plan = std::make_shared<bool>(false);
-    CLI::App* cmd = app.add_subcommand("validate", "Check a preset without running it: types, parameters, edges, "
-                                                   "cycles, files");
+    CLI::App* cmd =
+        app.add_subcommand("validate", "Check a preset without running it: types, parameters, edges, "
+                                       "cycles, files");
     addGraphOptions(*cmd, *options, false);
     cmd->add_flag("--plan", *show_plan, "Also print the execution plan");
     cmd->callback([options, show_plan, &global] {
@@ -43,8 +44,8 @@ void addValidateCommand(CLI::App& app, const GlobalOptions& global) {
             nodes += graph.vertex(v).is_input ? 0 : 1;
         std::cout << options->preset << ": ok (" << nodes << " nodes; outputs:";
         for (const auto& o : graph.outputs())
-            std::cout << " " << o.name << " ["
-                      << kindName(graph.vertex(o.vertex).output_kinds.at(o.port)) << "]";
+            std::cout << " " << o.name << " [" << kindName(graph.vertex(o.vertex).output_kinds.at(o.port))
+                      << "]";
         std::cout << ")\n";
         auto needed = graph.neededForOutputs();
         for (size_t v = 0; v < graph.size(); ++v)
@@ -59,7 +60,8 @@ void addNodesCommand(CLI::App& app, const GlobalOptions& global) {
     auto type = std::make_shared<std::string>();
     auto markdown = std::make_shared<bool>(false);
     auto output = std::make_shared<std::string>();
-    CLI::App* cmd = app.add_subcommand("nodes", "List the node types, or show one (avgraph nodes features.logmel)");
+    CLI::App* cmd =
+        app.add_subcommand("nodes", "List the node types, or show one (avgraph nodes features.logmel)");
     cmd->add_option("type", *type, "A node type to describe in full");
     cmd->add_flag("--markdown", *markdown, "The full node reference as Markdown (docs/nodes.md)");
     cmd->add_option("-o,--output", *output, "Write to a file instead of standard output");
@@ -83,7 +85,8 @@ void addNodesCommand(CLI::App& app, const GlobalOptions& global) {
 void addDotCommand(CLI::App& app, const GlobalOptions& global) {
     auto options = std::make_shared<GraphOptions>();
     auto output = std::make_shared<std::string>();
-    CLI::App* cmd = app.add_subcommand("dot", "Print a preset's graph in Graphviz dot (avgraph dot P | dot -Tsvg)");
+    CLI::App* cmd =
+        app.add_subcommand("dot", "Print a preset's graph in Graphviz dot (avgraph dot P | dot -Tsvg)");
     addGraphOptions(*cmd, *options, false);
     cmd->add_option("-o,--output", *output, "Write to a file instead of standard output");
     cmd->callback([options, output, &global] {

@@ -36,8 +36,10 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
     LoadedGraph loaded = loadGraph(settings.graph, global);
     const Preset& preset = loaded.graph->preset();
     if (preset.inputs().size() != 1)
-        throw Error(preset.locate("/inputs"), "`avgraph run` feeds audio files to a preset with one audio input; "
-                                              "this preset has " + std::to_string(preset.inputs().size()));
+        throw Error(preset.locate("/inputs"),
+                    "`avgraph run` feeds audio files to a preset with one audio input; "
+                    "this preset has " +
+                        std::to_string(preset.inputs().size()));
     const PresetInput& input = preset.inputs()[0];
     auto files = expandInputs(settings.inputs);
     OutputFolder out(settings.output);
@@ -87,7 +89,8 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
             continue;
         }
         audio_seconds += static_cast<double>(clip.tensor.size(-1)) / clip.sample_rate;
-        if (!batch.empty() && (!sameShape(batch[0], clip) || static_cast<int>(batch.size()) >= settings.batch))
+        if (!batch.empty() &&
+            (!sameShape(batch[0], clip) || static_cast<int>(batch.size()) >= settings.batch))
             flush();
         batch.push_back(clip);
         batch_files.push_back(&f);
@@ -102,7 +105,8 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
     if (settings.profile)
         std::cout << profile.table();
     if (failed > 0)
-        throw Error({}, std::to_string(failed) + " of " + std::to_string(files.size()) + " input(s) could not be read");
+        throw Error({}, std::to_string(failed) + " of " + std::to_string(files.size()) +
+                            " input(s) could not be read");
 }
 
 } // namespace
@@ -114,13 +118,16 @@ void addRunCommand(CLI::App& app, const GlobalOptions& global) {
     cmd->add_option("-i,--input", settings->inputs,
                     "Audio file, folder (searched recursively) or list file (.txt/.lst); repeatable")
         ->required();
-    cmd->add_option("-o,--output", settings->output,
-                    "Output folder: OUTPUT/<output>.npy for one input, OUTPUT/<input path>/<output>.npy for many")
+    cmd->add_option(
+           "-o,--output", settings->output,
+           "Output folder: OUTPUT/<output>.npy for one input, OUTPUT/<input path>/<output>.npy for many")
         ->required();
-    cmd->add_option("--batch", settings->batch, "Clips of equal length per batch")->default_val(8)->check(
-        CLI::Range(1, 4096));
+    cmd->add_option("--batch", settings->batch, "Clips of equal length per batch")
+        ->default_val(8)
+        ->check(CLI::Range(1, 4096));
     cmd->add_flag("--profile", settings->profile, "Print the time spent in each node");
-    cmd->add_flag("--serial", settings->serial, "Run one node at a time instead of independent branches at once");
+    cmd->add_flag("--serial", settings->serial,
+                  "Run one node at a time instead of independent branches at once");
     cmd->add_flag("--keep-going", settings->keep_going,
                   "Skip unreadable inputs (reported, exit status 1 at the end) instead of stopping");
     cmd->callback([settings, &global] { runCommand(*settings, global); });

@@ -39,7 +39,8 @@ protected:
         std::unique_lock<std::mutex> lock(rendezvous.m);
         ++rendezvous.arrived;
         rendezvous.cv.notify_all();
-        bool both = rendezvous.cv.wait_for(lock, std::chrono::seconds(10), [] { return rendezvous.arrived >= 2; });
+        bool both =
+            rendezvous.cv.wait_for(lock, std::chrono::seconds(10), [] { return rendezvous.arrived >= 2; });
         if (both)
             rendezvous.met = true;
         return {{"out", input(in, "in")}};
@@ -136,7 +137,8 @@ TEST_CASE("independent branches really run at the same time", "[graph][executor]
     CHECK(t[2].start_s < t[1].start_s + t[1].seconds);
 }
 
-TEST_CASE("inference runs without autograd, training with it; node errors name the node", "[graph][executor]") {
+TEST_CASE("inference runs without autograd, training with it; node errors name the node",
+          "[graph][executor]") {
     auto registry = registryWithTestNodes();
     Preset p = Preset::parse(R"({"avgraph": 1, "nodes": {"probe": {"type": "test.probe"}},
         "edges": [["audio", "probe"]], "outputs": {"o": "probe"}})",
@@ -167,18 +169,21 @@ TEST_CASE("inference runs without autograd, training with it; node errors name t
         FAIL("a failing node did not fail the run");
     } catch (const Error& e) {
         CHECK(e.where().node == "probe");
-        CHECK_THAT(e.what(), Catch::Contains("(test.probe) while processing") && Catch::Contains("mat1 and mat2"));
+        CHECK_THAT(e.what(),
+                   Catch::Contains("(test.probe) while processing") && Catch::Contains("mat1 and mat2"));
         CHECK_THAT(e.what(), !Catch::Contains("Exception raised from")); // no LibTorch backtrace for users
     }
 }
 
-TEST_CASE("streaming through a loaded node library equals offline after its latency", "[graph][executor][stream]") {
+TEST_CASE("streaming through a loaded node library equals offline after its latency",
+          "[graph][executor][stream]") {
     auto registry = registryWithTestNodes();
     registry->loadLibrary(test::exampleNodeLibrary());
-    Preset p = Preset::parse(R"({"avgraph": 1, "nodes": {"g1": {"type": "example.gain", "params": {"gain_db": -6}},
+    Preset p =
+        Preset::parse(R"({"avgraph": 1, "nodes": {"g1": {"type": "example.gain", "params": {"gain_db": -6}},
         "g2": {"type": "example.gain", "params": {"gain_db": 12}}},
         "edges": [["audio", "g1"], ["g1", "g2"]], "outputs": {"o": "g2"}})",
-                             "inline.json");
+                      "inline.json");
     Graph g = Graph::build(p, *registry);
     Executor ex(g, Plan::make(g, "cpu"));
     Value clip = realClip();
@@ -192,7 +197,8 @@ TEST_CASE("streaming through a loaded node library equals offline after its late
     int64_t n = clip.tensor.size(-1);
     for (int64_t at = 0; at < n;) {
         int64_t len = std::min(size(rng), n - at);
-        pieces.push_back(ex.processBlock({{"audio", clip.withTensor(clip.tensor.narrow(-1, at, len))}}).at("o").tensor);
+        pieces.push_back(
+            ex.processBlock({{"audio", clip.withTensor(clip.tensor.narrow(-1, at, len))}}).at("o").tensor);
         at += len;
     }
     auto streamed = torch::cat(pieces, -1);
@@ -205,18 +211,22 @@ TEST_CASE("a graph with offline-only nodes refuses to stream and names them", "[
     Executor ex(g, Plan::make(g, "cpu"));
     // top_db is relative to the whole clip's maximum, so these dB nodes cannot stream.
     CHECK_THROWS_WITH(ex.prepareStream({16000.0, 1, 4096}),
-                      Catch::Contains("cannot stream this graph") && Catch::Contains("feat (features.logmel)") &&
+                      Catch::Contains("cannot stream this graph") &&
+                          Catch::Contains("feat (features.logmel)") &&
                           Catch::Contains("db (features.power_to_db)") && Catch::Contains("top_db"));
     // With top_db null the same graph streams.
-    Graph g2 = Graph::build(Preset::load(presets() / "base.json", {"feat.top_db=null", "db.top_db=null"}), *registry);
+    Graph g2 = Graph::build(Preset::load(presets() / "base.json", {"feat.top_db=null", "db.top_db=null"}),
+                            *registry);
     Executor ex2(g2, Plan::make(g2, "cpu"));
     ex2.prepareStream({16000.0, 1, 4096});
     CHECK(ex2.latencySamples() > 0);
 }
 
-TEST_CASE("a feature graph streamed in random blocks equals offline after its latency", "[graph][executor][stream]") {
+TEST_CASE("a feature graph streamed in random blocks equals offline after its latency",
+          "[graph][executor][stream]") {
     auto registry = registryWithTestNodes();
-    Graph g = Graph::build(Preset::load(presets() / "base.json", {"feat.top_db=null", "db.top_db=null"}), *registry);
+    Graph g = Graph::build(Preset::load(presets() / "base.json", {"feat.top_db=null", "db.top_db=null"}),
+                           *registry);
     Executor ex(g, Plan::make(g, "cpu"));
     Value clip = realClip();
     auto offline = ex.run({{"audio", clip}});

@@ -26,7 +26,9 @@ TEST_CASE("a valid preset builds into a DAG with resolved kinds", "[graph]") {
     Graph g = Graph::build(Preset::load(presets() / "base.json"), *registry);
     CHECK(g.size() == 5); // audio + 4 nodes
     auto order = g.topologicalOrder();
-    auto pos = [&](const std::string& id) { return std::find(order.begin(), order.end(), g.find(id)) - order.begin(); };
+    auto pos = [&](const std::string& id) {
+        return std::find(order.begin(), order.end(), g.find(id)) - order.begin();
+    };
     CHECK(pos("audio") < pos("spec"));
     CHECK(pos("spec") < pos("mel"));
     CHECK(pos("mel") < pos("db"));
@@ -47,8 +49,8 @@ TEST_CASE("nodes that feed no output are not planned", "[graph]") {
     Graph g = Graph::build(Preset::load(presets() / "base.json", {}), *registry);
     auto needed = g.neededForOutputs();
     CHECK(std::all_of(needed.begin(), needed.end(), [](bool b) { return b; }));
-    Preset only_logmel = Preset::parse(R"({"avgraph": 1, "extends": "base.json", "outputs": {"chain": null}})",
-                                       presets() / "inline.json");
+    Preset only_logmel = Preset::parse(
+        R"({"avgraph": 1, "extends": "base.json", "outputs": {"chain": null}})", presets() / "inline.json");
     Graph g2 = Graph::build(only_logmel, *registry);
     Plan plan = Plan::make(g2, "cpu");
     CHECK(plan.steps().size() == 2); // audio, feat
@@ -72,7 +74,8 @@ TEST_CASE("asking for CUDA without it is a located error", "[graph][device]") {
     }
 }
 
-TEST_CASE("every broken preset is rejected with file, pointer, node and what was expected", "[graph][validation]") {
+TEST_CASE("every broken preset is rejected with file, pointer, node and what was expected",
+          "[graph][validation]") {
     auto expected = nlohmann::json::parse(std::ifstream(presets() / "broken/expected_errors.json"));
     int checked = 0;
     for (const auto& [name, want] : expected.items()) {
@@ -110,8 +113,8 @@ TEST_CASE("the Graphviz output names every node, type and output", "[graph][dot]
     Graph g = Graph::build(Preset::load(presets() / "base.json"), *registry);
     std::string dot = g.toDot();
     CHECK_THAT(dot, Catch::StartsWith("digraph \"test-base\" {"));
-    for (const char* s : {"\"audio\" -> \"feat\"", "\"spec\" -> \"mel\"", "\"mel\" -> \"db\"", "features.logmel",
-                          "features.power_to_db", "\"out:chain\""})
+    for (const char* s : {"\"audio\" -> \"feat\"", "\"spec\" -> \"mel\"", "\"mel\" -> \"db\"",
+                          "features.logmel", "features.power_to_db", "\"out:chain\""})
         CHECK_THAT(dot, Catch::Contains(s));
     // Graphviz itself accepts it.
     test::ScratchDir dir;

@@ -14,7 +14,8 @@ namespace {
 fs::path presets() { return test::sourceDir() / "tests/data/presets"; }
 } // namespace
 
-TEST_CASE("extends is applied as an RFC 7386 merge patch relative to the preset's folder", "[graph][preset]") {
+TEST_CASE("extends is applied as an RFC 7386 merge patch relative to the preset's folder",
+          "[graph][preset]") {
     Preset p = Preset::load(presets() / "child.json");
     const json& d = p.document();
     CHECK(p.name() == "test-child");
@@ -41,7 +42,8 @@ TEST_CASE("extends follows the RFC 7386 worked example", "[graph][preset]") {
                                  "author": {"familyName": null}, "tags": ["example"]})");
     json expected = json::parse(R"({"title": "Hello!", "author": {"givenName": "John"}, "tags": ["example"],
                                     "content": "This will be unchanged", "phoneNumber": "+01-123-456-7890"})");
-    json base{{"avgraph", 1}, {"nodes", {{"x", {{"type", "t.t"}, {"params", target}}}}}, {"outputs", {{"o", "x"}}}};
+    json base{
+        {"avgraph", 1}, {"nodes", {{"x", {{"type", "t.t"}, {"params", target}}}}}, {"outputs", {{"o", "x"}}}};
     json child{{"avgraph", 1}, {"extends", "base.json"}, {"nodes", {{"x", {{"params", patch}}}}}};
     std::ofstream(dir / "base.json") << base.dump();
     std::ofstream(dir / "child.json") << child.dump();
@@ -50,7 +52,8 @@ TEST_CASE("extends follows the RFC 7386 worked example", "[graph][preset]") {
 }
 
 TEST_CASE("--set overrides parameters, reading JSON values and bare words", "[graph][preset]") {
-    Preset p = Preset::load(presets() / "base.json", {"feat.n_mels=32", "mel.norm=null", "spec.pad_mode=reflect"});
+    Preset p =
+        Preset::load(presets() / "base.json", {"feat.n_mels=32", "mel.norm=null", "spec.pad_mode=reflect"});
     const json& params = p.document()["nodes"];
     CHECK(params["feat"]["params"]["n_mels"] == 32);
     CHECK(params["mel"]["params"]["norm"].is_null());
@@ -63,7 +66,8 @@ TEST_CASE("--set overrides parameters, reading JSON values and bare words", "[gr
     } catch (const Error& e) {
         CHECK_THAT(e.what(), Catch::Contains("has no node 'nope'") && Catch::Contains("feat"));
     }
-    CHECK_THROWS_WITH(Preset::load(presets() / "base.json", {"feat=32"}), Catch::Contains("node.param=value"));
+    CHECK_THROWS_WITH(Preset::load(presets() / "base.json", {"feat=32"}),
+                      Catch::Contains("node.param=value"));
 }
 
 TEST_CASE("malformed JSON is reported with line and column", "[graph][preset]") {
@@ -89,19 +93,25 @@ TEST_CASE("structural mistakes name the pointer", "[graph][preset]") {
         throw std::logic_error("unreachable");
     };
     CHECK(errorOf(R"({"nodes": {}})").message().find("\"avgraph\": 1") != std::string::npos);
-    CHECK(errorOf(R"({"avgraph": 2, "nodes": {"a": {"type": "x.y"}}, "outputs": {"o": "a"}})").where().pointer ==
-          "/avgraph");
+    CHECK(errorOf(R"({"avgraph": 2, "nodes": {"a": {"type": "x.y"}}, "outputs": {"o": "a"}})")
+              .where()
+              .pointer == "/avgraph");
     CHECK(errorOf(R"({"avgraph": 1, "nodes": {"a": {"type": "x.y", "colour": 1}}, "outputs": {"o": "a"}})")
               .where()
               .pointer == "/nodes/a/colour");
-    CHECK(errorOf(R"({"avgraph": 1, "nodes": {"a b": {"type": "x.y"}}, "outputs": {"o": "a b"}})").where().pointer ==
-          "/nodes/a b");
-    CHECK(errorOf(R"({"avgraph": 1, "nodes": {"a": {"type": "x.y"}}, "edges": [["audio"]], "outputs": {"o": "a"}})")
+    CHECK(errorOf(R"({"avgraph": 1, "nodes": {"a b": {"type": "x.y"}}, "outputs": {"o": "a b"}})")
               .where()
-              .pointer == "/edges/0");
-    CHECK(errorOf(R"({"avgraph": 1, "nodes": {"a": {"type": "x.y", "device": "tpu"}}, "outputs": {"o": "a"}})")
-              .where()
-              .pointer == "/nodes/a/device");
-    CHECK(errorOf(R"({"avgraph": 1, "nodes": {"audio": {"type": "x.y"}}, "outputs": {"o": "audio"}})").message().find(
-              "duplicate id 'audio'") != std::string::npos);
+              .pointer == "/nodes/a b");
+    CHECK(
+        errorOf(
+            R"({"avgraph": 1, "nodes": {"a": {"type": "x.y"}}, "edges": [["audio"]], "outputs": {"o": "a"}})")
+            .where()
+            .pointer == "/edges/0");
+    CHECK(
+        errorOf(R"({"avgraph": 1, "nodes": {"a": {"type": "x.y", "device": "tpu"}}, "outputs": {"o": "a"}})")
+            .where()
+            .pointer == "/nodes/a/device");
+    CHECK(errorOf(R"({"avgraph": 1, "nodes": {"audio": {"type": "x.y"}}, "outputs": {"o": "audio"}})")
+              .message()
+              .find("duplicate id 'audio'") != std::string::npos);
 }

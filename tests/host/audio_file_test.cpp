@@ -22,9 +22,7 @@ double sinePair(int64_t n, double sr) {
     return 0.5 * std::sin(2 * kPi * 440 * double(n) / sr) + 0.5 * std::sin(2 * kPi * 1000 * double(n) / sr);
 }
 
-fs::path goldenAudio(const std::string& name) {
-    return test::sharedDir() / "golden/audio" / name;
-}
+fs::path goldenAudio(const std::string& name) { return test::sharedDir() / "golden/audio" / name; }
 
 void sox(const std::string& arguments) {
     auto r = test::runShell("/usr/bin/sox " + arguments);

@@ -19,10 +19,11 @@ fs::path preset(const std::string& rel) { return test::sourceDir() / "presets" /
 
 /** What numpy itself reads from a .npy file: "dtype shape". */
 std::string numpyDescribe(const fs::path& npy) {
-    auto r = test::runShell("/usr/bin/python3 -c " +
-                            shellQuote("import sys, numpy as np; a = np.load(sys.argv[1]); "
-                                       "print(a.dtype, a.shape, a.flags['C_CONTIGUOUS'], bool(np.isfinite(a).all()))") +
-                            " " + q(npy));
+    auto r = test::runShell(
+        "/usr/bin/python3 -c " +
+        shellQuote("import sys, numpy as np; a = np.load(sys.argv[1]); "
+                   "print(a.dtype, a.shape, a.flags['C_CONTIGUOUS'], bool(np.isfinite(a).all()))") +
+        " " + q(npy));
     REQUIRE(r.exit_code == 0);
     return r.output.substr(0, r.output.find('\n'));
 }
@@ -39,8 +40,9 @@ TEST_CASE("run writes .npy files that numpy loads, for a real clip with spaces i
     CHECK(numpyDescribe(out / "logmel.npy") == "float32 (64, 431) True True");
 
     SECTION("--set changes a parameter") {
-        auto r2 = runAvgraph("run " + q(preset("features/logmel.json")) + " --set logmel.n_mels=128 --input " +
-                             q(test::esc10Clip()) + " --output " + q(out.path()));
+        auto r2 =
+            runAvgraph("run " + q(preset("features/logmel.json")) + " --set logmel.n_mels=128 --input " +
+                       q(test::esc10Clip()) + " --output " + q(out.path()));
         INFO(r2.output);
         REQUIRE(r2.exit_code == 0); // replacing avgraph's own earlier output is allowed
         CHECK(numpyDescribe(out / "logmel.npy") == "float32 (128, 431) True True");
@@ -63,7 +65,8 @@ TEST_CASE("run through the CLI reproduces librosa's log-mel golden", "[host][cli
     test::ScratchDir out;
     fs::path golden = test::sharedDir() / "golden/clip1_flute";
     auto r = runAvgraph("run " + q(preset("features/logmel.json")) + " --input " +
-                        q(test::sharedDir() / "golden/audio/clip1_flute_16000.wav") + " --output " + q(out.path()));
+                        q(test::sharedDir() / "golden/audio/clip1_flute_16000.wav") + " --output " +
+                        q(out.path()));
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
     auto ours = host::readNpy(out / "logmel.npy");
@@ -87,7 +90,8 @@ TEST_CASE("run over many inputs writes one folder per input", "[host][cli]") {
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.output, Catch::Contains("for 3 clip(s)") && Catch::Contains("x real time"));
     CHECK_THAT(r.output, Catch::Contains("features.logmel")); // the profile table
-    for (const char* sub : {"001 - Dog bark/1-100032-A", "002 - Rain/1-17367-A", "010 - Fire crackling/1-17150-A"})
+    for (const char* sub :
+         {"001 - Dog bark/1-100032-A", "002 - Rain/1-17367-A", "010 - Fire crackling/1-17150-A"})
         CHECK(numpyDescribe(out / sub / "logmel.npy") == "float32 (64, 431) True True");
 }
 
@@ -166,8 +170,8 @@ TEST_CASE("dot and bench work on a shipped preset", "[host][cli]") {
     auto dot = runAvgraph("dot " + q(preset("features/multi-resolution.json")) + " | dot -Tsvg > /dev/null");
     INFO(dot.output);
     CHECK(dot.exit_code == 0);
-    auto bench = runAvgraph("bench " + q(preset("features/logmel.json")) + " --input " + q(test::esc10Clip()) +
-                            " --repeat 3 --threads 1 --json");
+    auto bench = runAvgraph("bench " + q(preset("features/logmel.json")) + " --input " +
+                            q(test::esc10Clip()) + " --repeat 3 --threads 1 --json");
     INFO(bench.output);
     REQUIRE(bench.exit_code == 0);
     auto result = nlohmann::json::parse(bench.output);
@@ -189,8 +193,10 @@ TEST_CASE("bad inputs give a clear error naming the file", "[host][cli]") {
     CHECK(missing.exit_code == 1);
     CHECK_THAT(missing.output, Catch::Contains("/no/such.wav: input not found"));
     // --keep-going skips the bad file, writes the good one, and still reports failure.
-    auto mixed = runAvgraph("run " + q(preset("features/logmel.json")) + " --input " + q(dir / "noise.wav") +
-                            " --input " + q(test::esc10Clip()) + " --output " + q(out.path()) + " --keep-going");
+    auto mixed =
+        runAvgraph("run " + q(preset("features/logmel.json")) + " --input " + q(dir / "noise.wav") +
+                   " --input " + q(test::esc10Clip()) + " --output " + q(out.path()) + " --keep-going");
     CHECK(mixed.exit_code == 1);
-    CHECK_THAT(mixed.output, Catch::Contains("skipped") && Catch::Contains("1 of 2 input(s) could not be read"));
+    CHECK_THAT(mixed.output,
+               Catch::Contains("skipped") && Catch::Contains("1 of 2 input(s) could not be read"));
 }

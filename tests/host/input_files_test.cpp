@@ -30,8 +30,8 @@ TEST_CASE("inputs expand from files, folders and lists, with unique output folde
         fs::copy_file(test::esc10Clip(), dir / "a/clip.ogg");
         fs::copy_file(test::esc10Clip(), dir / "b/clip.ogg");
         fs::copy_file(test::esc10Clip(), dir / "b/clip.wav");
-        std::ofstream(dir / "list.txt") << "# three clips\na/clip.ogg\n\n  b/clip.ogg  \n" << (dir / "b/clip.wav").string()
-                                        << "\n";
+        std::ofstream(dir / "list.txt") << "# three clips\na/clip.ogg\n\n  b/clip.ogg  \n"
+                                        << (dir / "b/clip.wav").string() << "\n";
         auto in = host::expandInputs({(dir / "list.txt").string()});
         REQUIRE(in.size() == 3);
         CHECK(in[0].output_subdir == fs::path("a/clip"));
@@ -39,8 +39,8 @@ TEST_CASE("inputs expand from files, folders and lists, with unique output folde
         CHECK(in[2].output_subdir == fs::path("b/clip.wav"));
     }
     SECTION("what is missing is named") {
-        CHECK_THROWS_WITH(host::expandInputs({"/no/such/clip.wav"}), Catch::Contains("/no/such/clip.wav") &&
-                                                                         Catch::Contains("input not found"));
+        CHECK_THROWS_WITH(host::expandInputs({"/no/such/clip.wav"}),
+                          Catch::Contains("/no/such/clip.wav") && Catch::Contains("input not found"));
         test::ScratchDir dir;
         std::ofstream(dir / "list.txt") << "missing.wav\n";
         try {
