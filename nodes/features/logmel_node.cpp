@@ -2,6 +2,8 @@
 #include "nodes/features/spectral.h"
 #include "nodes/features/spectral_params.h"
 
+#include <map>
+
 namespace avgraph::nodes {
 
 namespace {
@@ -19,8 +21,8 @@ protected:
         const auto& x = audioTensor(audio, "audio");
         const double sr = requireSampleRate(audio, "audio");
         checkMelRange(sr, mel_);
-        auto power = spectrogram(x, window(x), stft_);
-        return {{"logmel", spectrumValue(audio, powerToDb(toMel(power, sr), db_), stft_.hop_length)}};
+        auto mel = spectrogram(x, window(x), stft_, &filterbank(sr));
+        return {{"logmel", spectrumValue(audio, powerToDb(mel, db_), stft_.hop_length)}};
     }
 
     void onPrepareStream(const StreamSpec&) override {
@@ -33,8 +35,8 @@ protected:
         const auto& x = audioTensor(audio, "audio");
         const double sr = requireSampleRate(audio, "audio");
         checkMelRange(sr, mel_);
-        auto power = stream_.push(x, window(x));
-        return {{"logmel", spectrumValue(audio, powerToDb(toMel(power, sr), db_), stft_.hop_length)}};
+        auto mel = stream_.push(x, window(x), &filterbank(sr));
+        return {{"logmel", spectrumValue(audio, powerToDb(mel, db_), stft_.hop_length)}};
     }
     void onResetStream() override { stream_.reset(); }
     int64_t latency() const override { return stream_.latency(); }
@@ -45,10 +47,12 @@ private:
                             [&] { return stftWindow(stft_, torch::kFloat64); });
     }
 
-    torch::Tensor toMel(const torch::Tensor& power, double sr) {
-        const auto& fb = filterbanks_.get(power.options(), sr, stft_.n_fft,
-                                          [&] { return melFilterbank(sr, stft_.n_fft, mel_); });
-        return applyFilterbank(fb, power);
+    /** librosa's float32 mel matrix for this sample rate, made once. */
+    const Filterbank& filterbank(double sr) {
+        auto it = filterbanks_.find(sr);
+        if (it == filterbanks_.end())
+            it = filterbanks_.emplace(sr, Filterbank(melFilterbank(sr, stft_.n_fft, mel_))).first;
+        return it->second;
     }
 
     StftSettings stft_;
@@ -56,7 +60,7 @@ private:
     DbSettings db_;
     StftStream stream_;
     ConstantCache windows_;
-    ConstantCache filterbanks_;
+    std::map<double, Filterbank> filterbanks_;
 };
 
 } // namespace

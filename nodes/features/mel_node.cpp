@@ -2,6 +2,9 @@
 #include "nodes/features/spectral.h"
 #include "nodes/features/spectral_params.h"
 
+#include <map>
+#include <utility>
+
 namespace avgraph::nodes {
 
 namespace {
@@ -24,9 +27,11 @@ protected:
         const int64_t n_fft = 2 * (bins - 1);
         checkMelRange(sr, settings_);
         // librosa's float32 filterbank (its default dtype), whatever the spectrum's dtype, as melspectrogram.
-        const auto& fb =
-            filterbanks_.get(s.options(), sr, n_fft, [&] { return melFilterbank(sr, n_fft, settings_); });
-        return {{"mel", spectrum.withTensor(applyFilterbank(fb, s))}};
+        const auto key = std::make_pair(sr, n_fft);
+        auto it = filterbanks_.find(key);
+        if (it == filterbanks_.end())
+            it = filterbanks_.emplace(key, Filterbank(melFilterbank(sr, n_fft, settings_))).first;
+        return {{"mel", spectrum.withTensor(applyFilterbank(it->second, s))}};
     }
 
     void onPrepareStream(const StreamSpec&) override {}
@@ -34,7 +39,7 @@ protected:
 
 private:
     MelSettings settings_;
-    ConstantCache filterbanks_;
+    std::map<std::pair<double, int64_t>, Filterbank> filterbanks_;
 };
 
 } // namespace

@@ -87,32 +87,46 @@ int64_t stftFrameCount(int64_t n_samples, const StftSettings& s) {
     return 1 + (padded - s.n_fft) / s.hop_length;
 }
 
-torch::Tensor framesToPower(const torch::Tensor& padded, const torch::Tensor& window, const StftSettings& s) {
+torch::Tensor framesToPower(const torch::Tensor& padded, const torch::Tensor& window, const StftSettings& s,
+                            const Filterbank* filterbank) {
     auto lead = leadingSizes(padded);
     auto flat = padded.reshape({-1, padded.size(-1)});
-    auto spectrum = torch::stft(flat, s.n_fft, s.hop_length, s.n_fft, window, /*normalized=*/false,
-                                /*onesided=*/true, /*return_complex=*/true);
-    torch::Tensor power;
-    if (s.power == 2.0)
-        power = torch::view_as_real(spectrum).square().sum(-1); // |z|^2 without a square root
-    else if (s.power == 1.0)
-        power = spectrum.abs();
-    else
-        power = spectrum.abs().pow(s.power);
-    return power.reshape(withTail(lead, {power.size(-2), power.size(-1)}));
+    torch::Tensor result;
+    if (cpuFastPath(flat)) {
+        result = cpuFramePower({flat.narrow(-1, 0, 0), flat, flat.narrow(-1, 0, 0)}, window, s.n_fft,
+                               s.hop_length, s.power, filterbank ? &filterbank->banded : nullptr);
+    } else {
+        auto spectrum = torch::stft(flat, s.n_fft, s.hop_length, s.n_fft, window, /*normalized=*/false,
+                                    /*onesided=*/true, /*return_complex=*/true);
+        if (s.power == 2.0) // |z|^2 without a square root
+            result = torch::real(spectrum).square() + torch::imag(spectrum).square();
+        else if (s.power == 1.0)
+            result = spectrum.abs();
+        else
+            result = spectrum.abs().pow(s.power);
+        if (filterbank)
+            result = applyFilterbank(*filterbank, result);
+    }
+    return result.reshape(withTail(lead, {result.size(-2), result.size(-1)}));
 }
 
 namespace {
-int64_t floorDiv(int64_t a, int64_t b) {
-    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
-}
+int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 } // namespace
 
-torch::Tensor centrePad(const torch::Tensor& signal, const StftSettings& s) {
+std::pair<torch::Tensor, torch::Tensor> centrePadEdges(const torch::Tensor& signal, const StftSettings& s) {
     const int64_t p = s.padding();
     const int64_t n = signal.size(-1);
-    if (s.pad_mode == PadMode::Constant || p == 0)
-        return padSignal(signal, p, p, s.pad_mode);
+    if (s.pad_mode == PadMode::Constant || p == 0) {
+        auto zeros = torch::zeros(withTail(leadingSizes(signal), {p}), signal.options());
+        return {zeros, zeros};
+    }
+    if (n <= p) { // reflecting back and forth: needs the whole (short) signal
+        auto padded = padSignal(signal, p, p, PadMode::Reflect);
+        return {padded.narrow(-1, 0, p), padded.narrow(-1, p + n, p)};
+    }
+    // Mirroring p samples needs only the p + 1 samples at that end.
+    auto head = padSignal(signal.narrow(-1, 0, p + 1), p, 0, PadMode::Reflect).narrow(-1, 0, p);
     // librosa 0.10 pads the head and the tail separately unless their frames overlap; the tail is then the
     // mirror of the stretch that its frames cover, from sample tail_k*hop - n_fft/2 on. That equals the
     // mirror of the whole signal unless the stretch is at most n_fft/2 long (e.g. hop = n_fft/2 and a
@@ -121,14 +135,24 @@ torch::Tensor centrePad(const torch::Tensor& signal, const StftSettings& s) {
     const int64_t tail_k = floorDiv(n + p - s.n_fft, s.hop_length) + 1;
     const int64_t stretch = tail_k * s.hop_length - p;
     const bool tail_frames = stretch + s.n_fft <= n + p;
+    torch::Tensor tail;
     if (tail_k <= start_k || !tail_frames || n - stretch > p)
-        return padSignal(signal, p, p, PadMode::Reflect);
-    auto tail =
-        padSignal(signal.narrow(-1, stretch, n - stretch), 0, p, PadMode::Reflect).narrow(-1, n - stretch, p);
-    return torch::cat({padSignal(signal, p, 0, PadMode::Reflect), tail}, -1);
+        tail = padSignal(signal.narrow(-1, n - p - 1, p + 1), 0, p, PadMode::Reflect).narrow(-1, p + 1, p);
+    else
+        tail = padSignal(signal.narrow(-1, stretch, n - stretch), 0, p, PadMode::Reflect)
+                   .narrow(-1, n - stretch, p);
+    return {head, tail};
 }
 
-torch::Tensor spectrogram(const torch::Tensor& signal, const torch::Tensor& window, const StftSettings& s) {
+torch::Tensor centrePad(const torch::Tensor& signal, const StftSettings& s) {
+    if (s.padding() == 0)
+        return signal;
+    auto [head, tail] = centrePadEdges(signal, s);
+    return torch::cat({head, signal, tail}, -1);
+}
+
+torch::Tensor spectrogram(const torch::Tensor& signal, const torch::Tensor& window, const StftSettings& s,
+                          const Filterbank* filterbank) {
     const int64_t n = signal.size(-1);
     if (n == 0)
         throw std::invalid_argument("the signal is empty: there is nothing to analyse");
@@ -137,7 +161,15 @@ torch::Tensor spectrogram(const torch::Tensor& signal, const torch::Tensor& wind
                                     std::to_string(n) +
                                     " samples): with center = false every frame needs n_fft samples; use a "
                                     "smaller n_fft, or center = true to pad the signal");
-    return framesToPower(centrePad(signal, s), window, s);
+    if (cpuFastPath(signal)) { // frames read the signal in place: no padded copy of a long signal
+        auto [head, tail] = centrePadEdges(signal, s);
+        const int64_t rows = signal.numel() / n;
+        auto result =
+            cpuFramePower({head.reshape({rows, -1}), signal.reshape({rows, n}), tail.reshape({rows, -1})},
+                          window, s.n_fft, s.hop_length, s.power, filterbank ? &filterbank->banded : nullptr);
+        return result.reshape(withTail(leadingSizes(signal), {result.size(-2), result.size(-1)}));
+    }
+    return framesToPower(centrePad(signal, s), window, s, filterbank);
 }
 
 StftStream::StftStream(const StftSettings& settings) : settings_(settings) {}
@@ -160,8 +192,10 @@ void StftStream::reset() {
     head_padded_ = false;
 }
 
-torch::Tensor StftStream::push(const torch::Tensor& block, const torch::Tensor& window) {
+torch::Tensor StftStream::push(const torch::Tensor& block, const torch::Tensor& window,
+                               const Filterbank* filterbank) {
     const auto& s = settings_;
+    const int64_t rows = filterbank ? filterbank->banded.rows : s.bins();
     if (pending_.defined() && leadingSizes(pending_) != leadingSizes(block))
         throw std::invalid_argument("a block of shape " + shapeText(block.sizes().vec()) +
                                     " does not continue the stream, whose blocks had the leading sizes " +
@@ -178,7 +212,7 @@ torch::Tensor StftStream::push(const torch::Tensor& block, const torch::Tensor& 
     if (!head_padded_) {
         const int64_t p = s.padding();
         if (s.pad_mode == PadMode::Reflect && received_ < p + 1)
-            return torch::empty(withTail(leadingSizes(block), {s.bins(), 0}), block.options());
+            return torch::empty(withTail(leadingSizes(block), {rows, 0}), block.options());
         if (p > 0) {
             auto head = s.pad_mode == PadMode::Reflect
                             ? pending_.narrow(-1, 1, p).flip(-1)
@@ -191,8 +225,9 @@ torch::Tensor StftStream::push(const torch::Tensor& block, const torch::Tensor& 
     const int64_t ready = received_ >= latency() ? 1 + (received_ - latency()) / s.hop_length : 0;
     const int64_t count = ready - next_frame_;
     if (count <= 0)
-        return torch::empty(withTail(leadingSizes(block), {s.bins(), 0}), block.options());
-    auto frames = framesToPower(pending_.narrow(-1, 0, (count - 1) * s.hop_length + s.n_fft), window, s);
+        return torch::empty(withTail(leadingSizes(block), {rows, 0}), block.options());
+    auto frames =
+        framesToPower(pending_.narrow(-1, 0, (count - 1) * s.hop_length + s.n_fft), window, s, filterbank);
     const int64_t consumed = count * s.hop_length;
     const int64_t have = pending_.size(-1);
     skip_ = std::max<int64_t>(0, consumed - have);
@@ -267,8 +302,14 @@ torch::Tensor melFilterbank(double sample_rate, int64_t n_fft, const MelSettings
     return weights;
 }
 
-torch::Tensor applyFilterbank(const torch::Tensor& filterbank, const torch::Tensor& spectrum) {
-    return torch::matmul(filterbank, spectrum);
+Filterbank::Filterbank(const torch::Tensor& matrix)
+    : dense(matrix.to(torch::kCPU, torch::kFloat32).contiguous()),
+      banded(BandedFilterbank::fromDense(dense)) {}
+
+torch::Tensor applyFilterbank(const Filterbank& filterbank, const torch::Tensor& spectrum) {
+    if (cpuFastPath(spectrum))
+        return cpuApplyFilterbank(filterbank.banded, spectrum);
+    return torch::matmul(filterbank.dense.to(spectrum.options()), spectrum);
 }
 
 // ---------------------------------------------------------------------------------------------

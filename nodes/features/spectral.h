@@ -15,8 +15,11 @@
  * Signals are tensors whose last dimension is time ([..., sample]); spectra put the frequency bin
  * before the frame ([..., bin, frame]), like librosa. Only tensor ops are used, so the functions run
  * on whatever device their input is on; constants (windows, filterbanks) are made in float64 on the
- * CPU and then converted to the caller's dtype and device.
+ * CPU and then converted to the caller's dtype and device. float32 signals on the CPU take the fused
+ * FFTW path of cpu_spectrum.h instead, which gives the same values several times faster.
  */
+#include "nodes/features/cpu_spectrum.h"
+
 #include <torch/types.h>
 
 #include <cstdint>
@@ -24,8 +27,21 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <utility>
 
 namespace avgraph::nodes {
+
+/**
+ * A filterbank over FFT bins (mel triangles, gammatone weights) in both the forms the two paths use:
+ * the dense [rows, bins] float32 matrix for LibTorch's matmul, and its bands for the CPU fast path.
+ */
+struct Filterbank {
+    torch::Tensor dense; ///< [rows, bins], float32 on the CPU
+    BandedFilterbank banded;
+
+    explicit Filterbank(const torch::Tensor& matrix);
+    Filterbank() = default;
+};
 
 // ---------------------------------------------------------------------------------------------
 // STFT
@@ -73,6 +89,10 @@ torch::Tensor padSignal(const torch::Tensor& signal, int64_t left, int64_t right
  */
 torch::Tensor centrePad(const torch::Tensor& signal, const StftSettings& settings);
 
+/** The samples centrePad puts before and after the signal, [..., padding] each. */
+std::pair<torch::Tensor, torch::Tensor> centrePadEdges(const torch::Tensor& signal,
+                                                       const StftSettings& settings);
+
 /**
  * Frames librosa.stft produces for a signal of `n_samples`: 1 + (n_samples + 2*padding - n_fft) / hop,
  * or 0 when the (padded) signal is shorter than one window.
@@ -83,10 +103,11 @@ int64_t stftFrameCount(int64_t n_samples, const StftSettings& settings);
  * |STFT|^power of frames that are already padded: frame t covers samples [t*hop, t*hop + n_fft) of
  * `padded` [..., samples]; `window` has n_fft samples. Returns [..., bin, frame] with
  * 1 + (samples - n_fft) / hop frames (the caller makes sure samples >= n_fft). No scaling: an
- * unnormalised FFT and no window normalisation, like librosa.
+ * unnormalised FFT and no window normalisation, like librosa. With a `filterbank`, returns
+ * filterbank x power, [..., row, frame], fused with the FFT on the CPU fast path.
  */
 torch::Tensor framesToPower(const torch::Tensor& padded, const torch::Tensor& window,
-                            const StftSettings& settings);
+                            const StftSettings& settings, const Filterbank* filterbank = nullptr);
 
 /**
  * np.abs(librosa.stft(signal, n_fft, hop_length, win_length, window="hann", center, pad_mode)) ** power
@@ -97,7 +118,7 @@ torch::Tensor framesToPower(const torch::Tensor& padded, const torch::Tensor& wi
  *         frames of the padded signal, as librosa does (it only warns).
  */
 torch::Tensor spectrogram(const torch::Tensor& signal, const torch::Tensor& window,
-                          const StftSettings& settings);
+                          const StftSettings& settings, const Filterbank* filterbank = nullptr);
 
 /**
  * The frames of `spectrogram`, computed from consecutive blocks of a signal.
@@ -115,9 +136,12 @@ public:
 
     /** Samples of look-ahead: n_fft - n_fft/2 centred (plus one for the first Reflect frame), n_fft not. */
     int64_t latency() const;
-    /** Appends `block` [..., sample] and returns the frames now complete, [..., bin, frame] (maybe 0 frames).
+    /**
+     * Appends `block` [..., sample] and returns the frames now complete, [..., bin, frame] (maybe 0
+     * frames), or [..., row, frame] through `filterbank`.
      */
-    torch::Tensor push(const torch::Tensor& block, const torch::Tensor& window);
+    torch::Tensor push(const torch::Tensor& block, const torch::Tensor& window,
+                       const Filterbank* filterbank = nullptr);
     /** Forgets the past: the next block starts a new signal. */
     void reset();
 
@@ -160,8 +184,8 @@ double melToHz(double mel, bool htk);
 torch::Tensor melFilterbank(double sample_rate, int64_t n_fft, const MelSettings& settings,
                             torch::ScalarType dtype = torch::kFloat32);
 
-/** `filterbank` [mel, bin] applied to `spectrum` [..., bin, frame]: [..., mel, frame], one matmul. */
-torch::Tensor applyFilterbank(const torch::Tensor& filterbank, const torch::Tensor& spectrum);
+/** `filterbank` [row, bin] applied to `spectrum` [..., bin, frame]: [..., row, frame]. */
+torch::Tensor applyFilterbank(const Filterbank& filterbank, const torch::Tensor& spectrum);
 
 // ---------------------------------------------------------------------------------------------
 // Decibels
