@@ -3,7 +3,35 @@
 #include "graph/error.h"
 #include "host/audio_file.h"
 
+#include <cmath>
+#include <string>
+
 namespace avgraph::host {
+
+namespace {
+/**
+ * NaN or infinite samples would turn every frame that contains them, and with top_db every value of
+ * the clip, into NaN without a word; librosa refuses such buffers too (util.valid_audio).
+ */
+void requireFinite(const std::filesystem::path& file, const torch::Tensor& samples, double rate) {
+    auto bad = torch::logical_not(torch::isfinite(samples));
+    if (!bad.any().item<bool>())
+        return;
+    const int64_t count = bad.sum().item<int64_t>();
+    auto first = bad.nonzero()[0]; // [channel, frame]
+    const int64_t channel = first[0].item<int64_t>();
+    const int64_t frame = first[1].item<int64_t>();
+    const double value = samples[channel][frame].item<double>();
+    throw Error({file.string(), "", "", 0, 0},
+                std::to_string(count) + " sample(s) are not finite, the first at frame " +
+                    std::to_string(frame) + " (" + std::to_string(static_cast<double>(frame) / rate) +
+                    " s) of channel " + std::to_string(channel) + ": " +
+                    (std::isnan(value) ? "NaN"
+                     : value > 0       ? "+inf"
+                                       : "-inf") +
+                    "; expected finite samples (repair or drop the file)");
+}
+} // namespace
 
 Value loadAudioFor(const std::filesystem::path& file, const PresetInput& input) {
     if (input.kind != Kind::Audio)
@@ -20,6 +48,7 @@ Value loadAudioFor(const std::filesystem::path& file, const PresetInput& input) 
     }
     torch::Tensor samples = audio.samples;
     double rate = audio.sample_rate;
+    requireFinite(file, samples, rate);
     if (input.sample_rate && *input.sample_rate != rate) {
         samples = resample(samples, rate, *input.sample_rate);
         rate = *input.sample_rate;

@@ -9,7 +9,9 @@
 #include "host/progress_bar.h"
 
 #include <chrono>
+#include <functional>
 #include <iostream>
+#include <map>
 
 namespace avgraph::host {
 
@@ -55,23 +57,46 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
     std::vector<Value> batch;
     std::vector<const InputFile*> batch_files;
 
+    // Writes the outputs of one batch. A failure names its input: in a batch of several clips each is run
+    // alone to find which one failed, and with --keep-going the others are still written.
+    std::function<void(const std::vector<Value>&, const std::vector<const InputFile*>&)> runBatch =
+        [&](const std::vector<Value>& clips, const std::vector<const InputFile*>& names) {
+            std::map<std::string, Value> results;
+            try {
+                results = loaded.executor->run({{input.name, stackClips(clips)}}, options);
+            } catch (const Error& e) {
+                if (clips.size() > 1) {
+                    for (size_t b = 0; b < clips.size(); ++b)
+                        runBatch({clips[b]}, {names[b]});
+                    return;
+                }
+                Error named(e.where(), e.message() + " (input " + names.front()->path.string() + ")");
+                if (!settings.keep_going)
+                    throw named;
+                progress.finish();
+                std::cerr << "avgraph: skipped: " << named.what() << "\n";
+                ++failed;
+                return;
+            }
+            if (settings.profile)
+                profile.add(loaded.executor->timings());
+            done += clips.size();
+            for (size_t b = 0; b < clips.size(); ++b) {
+                for (const auto& [name, value] : results) {
+                    torch::Tensor clip = clipOf(value, static_cast<int64_t>(b));
+                    auto path = out.writeNpy(names[b]->output_subdir / (name + ".npy"), clip);
+                    if (single)
+                        std::cout << "wrote " << path.string() << "  float32 " << shapeText(clip) << "  ("
+                                  << kindName(value.kind) << ")\n";
+                }
+            }
+        };
+
     auto flush = [&] {
         if (batch.empty())
             return;
-        auto results = loaded.executor->run({{input.name, stackClips(batch)}}, options);
-        if (settings.profile)
-            profile.add(loaded.executor->timings());
-        for (size_t b = 0; b < batch.size(); ++b) {
-            for (const auto& [name, value] : results) {
-                torch::Tensor clip = clipOf(value, static_cast<int64_t>(b));
-                auto path = out.writeNpy(batch_files[b]->output_subdir / (name + ".npy"), clip);
-                if (single)
-                    std::cout << "wrote " << path.string() << "  float32 " << shapeText(clip) << "  ("
-                              << kindName(value.kind) << ")\n";
-            }
-        }
-        done += batch.size();
-        progress.update(done, batch_files.back()->path.filename().string());
+        runBatch(batch, batch_files);
+        progress.update(done + failed, batch_files.back()->path.filename().string());
         batch.clear();
         batch_files.clear();
     };
@@ -106,7 +131,7 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
         std::cout << profile.table();
     if (failed > 0)
         throw Error({}, std::to_string(failed) + " of " + std::to_string(files.size()) +
-                            " input(s) could not be read");
+                            " input(s) could not be read or processed");
 }
 
 } // namespace
