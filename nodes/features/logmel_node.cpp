@@ -1,5 +1,5 @@
 #include "nodes/features/features.h"
-#include "nodes/features/spectral.h"
+#include "nodes/features/logmel_analysis.h"
 #include "nodes/features/spectral_params.h"
 
 namespace avgraph::nodes {
@@ -10,53 +10,30 @@ namespace {
 class LogMelNode : public Node {
 public:
     explicit LogMelNode(const NodeContext& ctx)
-        : Node(ctx), stft_(stftSettings(ctx.params)), mel_(melSettings(ctx.params)),
-          db_(dbSettings(ctx.params)), stream_(stft_) {}
+        : Node(ctx), analysis_(stftSettings(ctx.params), melSettings(ctx.params), dbSettings(ctx.params)) {}
 
 protected:
     Ports run(const Ports& in) override {
         const Value& audio = input(in, "audio");
-        const auto& x = audioTensor(audio, "audio");
-        const double sr = requireSampleRate(audio, "audio");
-        checkMelRange(sr, mel_);
-        auto power = spectrogram(x, window(x), stft_);
-        return {{"logmel", spectrumValue(audio, powerToDb(toMel(power, sr), db_), stft_.hop_length)}};
+        auto db = analysis_.offline(audioTensor(audio, "audio"), requireSampleRate(audio, "audio"));
+        return {{"logmel", spectrumValue(audio, std::move(db), analysis_.stft().hop_length)}};
     }
 
     void onPrepareStream(const StreamSpec&) override {
-        if (db_.top_db)
-            throw topDbStreamError(*this, *db_.top_db);
-        stream_.reset();
+        if (analysis_.db().top_db)
+            throw topDbStreamError(*this, *analysis_.db().top_db);
+        analysis_.reset();
     }
     Ports runBlock(const Ports& in) override {
         const Value& audio = input(in, "audio");
-        const auto& x = audioTensor(audio, "audio");
-        const double sr = requireSampleRate(audio, "audio");
-        checkMelRange(sr, mel_);
-        auto power = stream_.push(x, window(x));
-        return {{"logmel", spectrumValue(audio, powerToDb(toMel(power, sr), db_), stft_.hop_length)}};
+        auto db = analysis_.push(audioTensor(audio, "audio"), requireSampleRate(audio, "audio"));
+        return {{"logmel", spectrumValue(audio, std::move(db), analysis_.stft().hop_length)}};
     }
-    void onResetStream() override { stream_.reset(); }
-    int64_t latency() const override { return stream_.latency(); }
+    void onResetStream() override { analysis_.reset(); }
+    int64_t latency() const override { return analysis_.latency(); }
 
 private:
-    const torch::Tensor& window(const torch::Tensor& like) {
-        return windows_.get(like.options(), 0.0, stft_.n_fft,
-                            [&] { return stftWindow(stft_, torch::kFloat64); });
-    }
-
-    torch::Tensor toMel(const torch::Tensor& power, double sr) {
-        const auto& fb = filterbanks_.get(power.options(), sr, stft_.n_fft,
-                                          [&] { return melFilterbank(sr, stft_.n_fft, mel_); });
-        return applyFilterbank(fb, power);
-    }
-
-    StftSettings stft_;
-    MelSettings mel_;
-    DbSettings db_;
-    StftStream stream_;
-    ConstantCache windows_;
-    ConstantCache filterbanks_;
+    LogMelAnalysis analysis_;
 };
 
 } // namespace
