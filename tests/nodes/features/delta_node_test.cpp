@@ -1,3 +1,7 @@
+#include "graph/executor.h"
+#include "graph/graph.h"
+#include "graph/plan.h"
+#include "graph/preset.h"
 #include "tests/nodes/node_test_support.h"
 
 #include <catch2/catch.hpp>
@@ -276,4 +280,42 @@ TEST_CASE("the Table 1 log-mel presets stack log-mel, delta and delta-delta as c
             CHECK(test::deviation(ours[c], ref, atol, 0.0).within());
         }
     }
+}
+
+TEST_CASE("the log-mel + delta + delta-delta stack streams through the executor without top_db",
+          "[nodes][features][stream]") {
+    const auto preset = test::sourceDir() / "presets/features/table1-logmel-delta-delta.json";
+    Registry registry;
+    nodes::registerFeatureNodes(registry);
+    nodes::registerTensorNodes(registry);
+    {
+        Graph clipped = Graph::build(Preset::load(preset), registry);
+        Executor ex(clipped, Plan::make(clipped, "cpu"));
+        CHECK_THROWS_WITH(ex.prepareStream({16000.0, 1, 4096}),
+                          Catch::Contains("logmel (features.logmel)") && Catch::Contains("top_db"));
+    }
+    Graph g = Graph::build(Preset::load(preset, {"logmel.top_db=null"}), registry);
+    Executor ex(g, Plan::make(g, "cpu"));
+    Value audio = test::goldenAudio("clip1_flute", 16000);
+    auto offline = ex.run({{"audio", audio}}).at("features").tensor;
+    REQUIRE(offline.sizes() == torch::IntArrayRef({1, 3, 64, 188}));
+    ex.prepareStream({16000.0, 1, 4096});
+    std::mt19937 rng(77);
+    std::uniform_int_distribution<int64_t> size(1, 4096);
+    std::vector<torch::Tensor> pieces;
+    const int64_t n = audio.tensor.size(-1);
+    for (int64_t at = 0; at < n;) {
+        const int64_t len = std::min(size(rng), n - at);
+        pieces.push_back(ex.processBlock({{"audio", audio.withTensor(audio.tensor.narrow(-1, at, len))}})
+                             .at("features")
+                             .tensor);
+        at += len;
+    }
+    // stft latency 512 samples, then 4 frames of delta look-ahead (hop 512).
+    CHECK(ex.latencySamples() == 512 + 4 * 512);
+    auto streamed = torch::cat(pieces, -1);
+    // The stft's last frame needs the end of the clip, the deltas' last 4 frames too.
+    REQUIRE(streamed.size(-1) == offline.size(-1) - 1 - 4);
+    auto expected = offline.narrow(-1, 0, streamed.size(-1));
+    CHECK(torch::allclose(streamed, expected, 0.0, 1e-5 * expected.abs().max().item<double>()));
 }
