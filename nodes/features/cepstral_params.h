@@ -22,7 +22,8 @@ struct MfccSettings {
 /** n_mfcc, dct_type, norm, lifter: librosa.feature.mfcc's. */
 inline std::vector<ParamSpec> mfccParamSpecs() {
     return {
-        ParamSpec::integer("n_mfcc", 20, "number of cepstral coefficients kept (c0 first); at most n_mels")
+        ParamSpec::integer("n_mfcc", 20,
+                           "number of cepstral coefficients kept (c0 first); at most the number of mel bands")
             .range(1, 2048),
         ParamSpec::integer("dct_type", 2,
                            "DCT type; only 2 (librosa's default, the usual MFCC) is implemented")
