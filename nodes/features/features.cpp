@@ -7,6 +7,8 @@ void registerFeatureNodes(Registry& registry) {
     registry.add(melNodeSpec());
     registry.add(powerToDbNodeSpec());
     registry.add(logMelNodeSpec());
+    registry.add(mfccNodeSpec());
+    registry.add(deltaNodeSpec());
 }
 
 } // namespace avgraph::nodes

@@ -1,8 +1,9 @@
 #pragma once
 /**
- * Spectral feature nodes: features.stft, features.mel, features.power_to_db and features.logmel,
- * which reproduce librosa 0.10 within the tolerances of ../shared/golden/README.md. Their DSP is in
- * spectral.h, their shared parameters in spectral_params.h.
+ * Spectral feature nodes: features.stft, features.mel, features.power_to_db, features.logmel,
+ * features.mfcc and features.delta, which reproduce librosa 0.10 within the tolerances of
+ * ../shared/golden/README.md. Their DSP is in spectral.h and cepstral.h, their shared parameters in
+ * spectral_params.h and cepstral_params.h.
  */
 #include "graph/registry.h"
 
@@ -16,6 +17,10 @@ NodeSpec melNodeSpec();
 NodeSpec powerToDbNodeSpec();
 /** features.logmel: audio -> log-mel in one node (stft, mel and power_to_db). */
 NodeSpec logMelNodeSpec();
+/** features.mfcc: dB mel spectrum -> MFCC, as librosa.feature.mfcc(S=...). */
+NodeSpec mfccNodeSpec();
+/** features.delta: frames -> their local derivative, as librosa.feature.delta. */
+NodeSpec deltaNodeSpec();
 
 /** Adds every feature node type. */
 void registerFeatureNodes(Registry& registry);

@@ -1,8 +1,6 @@
 #include "nodes/features/features.h"
-#include "nodes/features/spectral.h"
+#include "nodes/features/logmel_analysis.h"
 #include "nodes/features/spectral_params.h"
-
-#include <map>
 
 namespace avgraph::nodes {
 
@@ -12,55 +10,30 @@ namespace {
 class LogMelNode : public Node {
 public:
     explicit LogMelNode(const NodeContext& ctx)
-        : Node(ctx), stft_(stftSettings(ctx.params)), mel_(melSettings(ctx.params)),
-          db_(dbSettings(ctx.params)), stream_(stft_) {}
+        : Node(ctx), analysis_(stftSettings(ctx.params), melSettings(ctx.params), dbSettings(ctx.params)) {}
 
 protected:
     Ports run(const Ports& in) override {
         const Value& audio = input(in, "audio");
-        const auto& x = audioTensor(audio, "audio");
-        const double sr = requireSampleRate(audio, "audio");
-        checkMelRange(sr, mel_);
-        auto mel = spectrogram(x, window(x), stft_, &filterbank(sr));
-        return {{"logmel", spectrumValue(audio, powerToDb(mel, db_), stft_.hop_length)}};
+        auto db = analysis_.offline(audioTensor(audio, "audio"), requireSampleRate(audio, "audio"));
+        return {{"logmel", spectrumValue(audio, std::move(db), analysis_.stft().hop_length)}};
     }
 
     void onPrepareStream(const StreamSpec&) override {
-        if (db_.top_db)
-            throw topDbStreamError(*this, *db_.top_db);
-        stream_.reset();
+        if (analysis_.db().top_db)
+            throw topDbStreamError(*this, *analysis_.db().top_db);
+        analysis_.reset();
     }
     Ports runBlock(const Ports& in) override {
         const Value& audio = input(in, "audio");
-        const auto& x = audioTensor(audio, "audio");
-        const double sr = requireSampleRate(audio, "audio");
-        checkMelRange(sr, mel_);
-        auto mel = stream_.push(x, window(x), &filterbank(sr));
-        return {{"logmel", spectrumValue(audio, powerToDb(mel, db_), stft_.hop_length)}};
+        auto db = analysis_.push(audioTensor(audio, "audio"), requireSampleRate(audio, "audio"));
+        return {{"logmel", spectrumValue(audio, std::move(db), analysis_.stft().hop_length)}};
     }
-    void onResetStream() override { stream_.reset(); }
-    int64_t latency() const override { return stream_.latency(); }
+    void onResetStream() override { analysis_.reset(); }
+    int64_t latency() const override { return analysis_.latency(); }
 
 private:
-    const torch::Tensor& window(const torch::Tensor& like) {
-        return windows_.get(like.options(), 0.0, stft_.n_fft,
-                            [&] { return stftWindow(stft_, torch::kFloat64); });
-    }
-
-    /** librosa's float32 mel matrix for this sample rate, made once. */
-    const Filterbank& filterbank(double sr) {
-        auto it = filterbanks_.find(sr);
-        if (it == filterbanks_.end())
-            it = filterbanks_.emplace(sr, Filterbank(melFilterbank(sr, stft_.n_fft, mel_))).first;
-        return it->second;
-    }
-
-    StftSettings stft_;
-    MelSettings mel_;
-    DbSettings db_;
-    StftStream stream_;
-    ConstantCache windows_;
-    std::map<double, Filterbank> filterbanks_;
+    LogMelAnalysis analysis_;
 };
 
 } // namespace
