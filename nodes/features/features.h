@@ -17,6 +17,9 @@ NodeSpec powerToDbNodeSpec();
 /** features.logmel: audio -> log-mel in one node (stft, mel and power_to_db). */
 NodeSpec logMelNodeSpec();
 
+/** features.cqt: audio -> constant-Q magnitudes, as librosa.cqt, pseudo_cqt or hybrid_cqt. */
+NodeSpec cqtNodeSpec();
+
 /** Adds every feature node type. */
 void registerFeatureNodes(Registry& registry);
 
