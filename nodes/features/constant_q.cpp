@@ -509,7 +509,15 @@ torch::Tensor runPseudo(const torch::Tensor& rows, const ConstantQ::Pseudo& plan
     st.hop_length = plan.hop_length;
     st.pad_mode = pad;
     st.power = 1.0;
-    return applyPseudo(spectrogram(rows, plan.window, st), plan);
+    // spectrogram() without the magnitudes of the bins above the highest filter (about half of them
+    // with the defaults), which no bin reads.
+    auto padded = centrePad(rows, st);
+    auto spectrum = torch::stft(padded, st.n_fft, st.hop_length, st.n_fft, plan.window, /*normalized=*/false,
+                                /*onesided=*/true, /*return_complex=*/true);
+    int64_t used = 0;
+    for (const auto& g : plan.groups)
+        used = std::max(used, g.column + g.columns);
+    return applyPseudo(spectrum.narrow(-2, 0, used).abs(), plan);
 }
 
 } // namespace
