@@ -9,6 +9,7 @@ void registerFeatureNodes(Registry& registry) {
     registry.add(logMelNodeSpec());
     registry.add(mfccNodeSpec());
     registry.add(deltaNodeSpec());
+    registry.add(cqtNodeSpec());
 }
 
 } // namespace avgraph::nodes

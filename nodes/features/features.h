@@ -22,6 +22,9 @@ NodeSpec mfccNodeSpec();
 /** features.delta: frames -> their local derivative, as librosa.feature.delta. */
 NodeSpec deltaNodeSpec();
 
+/** features.cqt: audio -> constant-Q magnitudes, as librosa.cqt, pseudo_cqt or hybrid_cqt. */
+NodeSpec cqtNodeSpec();
+
 /** Adds every feature node type. */
 void registerFeatureNodes(Registry& registry);
 
