@@ -7,6 +7,7 @@ void registerFeatureNodes(Registry& registry) {
     registry.add(melNodeSpec());
     registry.add(powerToDbNodeSpec());
     registry.add(logMelNodeSpec());
+    registry.add(gammatoneNodeSpec());
 }
 
 } // namespace avgraph::nodes

@@ -1,8 +1,9 @@
 #pragma once
 /**
  * Spectral feature nodes: features.stft, features.mel, features.power_to_db and features.logmel,
- * which reproduce librosa 0.10 within the tolerances of ../shared/golden/README.md. Their DSP is in
- * spectral.h, their shared parameters in spectral_params.h.
+ * which reproduce librosa 0.10, and features.gammatone, which reproduces the gammatone package, within
+ * the tolerances of ../shared/golden/README.md. Their DSP is in spectral.h and gammatone.h, their shared
+ * parameters in spectral_params.h.
  */
 #include "graph/registry.h"
 
@@ -16,6 +17,8 @@ NodeSpec melNodeSpec();
 NodeSpec powerToDbNodeSpec();
 /** features.logmel: audio -> log-mel in one node (stft, mel and power_to_db). */
 NodeSpec logMelNodeSpec();
+/** features.gammatone: audio -> gammatonegram, as the gammatone package's gtgram or fft_gtgram. */
+NodeSpec gammatoneNodeSpec();
 
 /** Adds every feature node type. */
 void registerFeatureNodes(Registry& registry);
