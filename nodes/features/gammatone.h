@@ -9,18 +9,20 @@
  *   - `specgramWindow`        fftweight.specgram_window (Ellis's Hann centred in the FFT)
  *   - `fftGammatonegram`      fftweight.fft_gtgram: weights @ |FFT| / n_fft
  *
- * The IIR filterbank runs in float64 on the CPU, as plain loops over samples. A recursive filter is
- * sequential in time, and LibTorch 1.13 has no IIR operation (torchaudio's lfilter is not part of
- * LibTorch), so a tensor formulation would need one op per sample; the loops run in parallel over
- * clips, channels and bands instead. float64 matters: in float32 the poles of the low bands sit so
- * close to the unit circle that the output is off by up to 1.2e-3 of each band's maximum (README
- * section 4.6). The FFT approximation uses tensor ops on the signal's device and dtype.
+ * The IIR filterbank runs in float64 on the CPU as a tight loop over samples, which is the right tool
+ * here, not tensor ops: a recursive filter is sequential in time, LibTorch 1.13 has no IIR operation
+ * (torchaudio's lfilter is not part of it), and a tensor formulation would need several ops per sample.
+ * Eight bands run side by side in SIMD registers, and groups of bands, clips and channels run in
+ * parallel (at::parallel_for). Each frame's RMS is accumulated as the samples come, so memory does not
+ * grow with the signal, and streaming gives the offline result bit for bit. float64 matters: in float32
+ * the poles of the low bands sit so close to the unit circle that the output is off by up to 1.2e-3 of
+ * each band's maximum (README section 4.6). The FFT approximation uses batched tensor ops (one rfft over
+ * all frames, one matmul) on the signal's device and dtype.
  */
 #include "nodes/features/spectral.h"
 
 #include <torch/types.h>
 
-#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
