@@ -10,6 +10,7 @@ void registerFeatureNodes(Registry& registry) {
     registry.add(mfccNodeSpec());
     registry.add(deltaNodeSpec());
     registry.add(cqtNodeSpec());
+    registry.add(gammatoneNodeSpec());
 }
 
 } // namespace avgraph::nodes

@@ -1,8 +1,9 @@
 #pragma once
 /**
- * Spectral feature nodes: features.stft, features.mel, features.power_to_db, features.logmel,
- * features.mfcc and features.delta, which reproduce librosa 0.10 within the tolerances of
- * ../shared/golden/README.md. Their DSP is in spectral.h and cepstral.h, their shared parameters in
+ * The feature nodes. features.stft, features.mel, features.power_to_db, features.logmel, features.mfcc,
+ * features.delta and features.cqt reproduce librosa 0.10, features.gammatone the gammatone package,
+ * within the tolerances of ../shared/golden/README.md. Their DSP is in spectral.h (with the CPU path in
+ * cpu_spectrum.h), cepstral.h, constant_q.h and gammatone.h, their shared parameters in
  * spectral_params.h and cepstral_params.h.
  */
 #include "graph/registry.h"
@@ -24,6 +25,8 @@ NodeSpec deltaNodeSpec();
 
 /** features.cqt: audio -> constant-Q magnitudes, as librosa.cqt, pseudo_cqt or hybrid_cqt. */
 NodeSpec cqtNodeSpec();
+/** features.gammatone: audio -> gammatonegram, as the gammatone package's gtgram or fft_gtgram. */
+NodeSpec gammatoneNodeSpec();
 
 /** Adds every feature node type. */
 void registerFeatureNodes(Registry& registry);

@@ -10,7 +10,9 @@
 #include "graph/node.h"
 #include "nodes/features/spectral.h"
 
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,14 @@ inline std::vector<ParamSpec> dbParamSpecs() {
     };
 }
 
+/** One parameter of a group, to declare it again in another node (then adjust its default or doc). */
+inline ParamSpec paramSpecFrom(const std::vector<ParamSpec>& group, const std::string& name) {
+    for (const auto& p : group)
+        if (p.name == name)
+            return p;
+    throw std::logic_error("no parameter " + name + " in the group");
+}
+
 inline std::vector<ParamSpec> joinParamSpecs(std::initializer_list<std::vector<ParamSpec>> groups) {
     std::vector<ParamSpec> all;
     for (const auto& g : groups)
@@ -136,18 +146,22 @@ inline void checkMelParams(const NodeContext& ctx) {
                              numberText(p.real("fmin")) + " Hz");
 }
 
-/** The mel band range against the sample rate, once it is known: fmin < fmax <= sr/2. */
-inline void checkMelRange(double sample_rate, const MelSettings& s) {
+/** A band range against the sample rate, once it is known: fmin < fmax <= sr/2 (fmax null: sr/2). */
+inline void checkBandRange(double sample_rate, double fmin, const std::optional<double>& fmax) {
     const double nyquist = sample_rate / 2.0;
-    if (s.fmax && *s.fmax > nyquist)
-        throw std::invalid_argument("fmax = " + numberText(*s.fmax) + " Hz is above the Nyquist frequency " +
+    if (fmax && *fmax > nyquist)
+        throw std::invalid_argument("fmax = " + numberText(*fmax) + " Hz is above the Nyquist frequency " +
                                     numberText(nyquist) + " Hz of the " + numberText(sample_rate) +
                                     " Hz input; lower fmax, or set it to null for sr/2");
-    if (s.fmin >= s.fmax.value_or(nyquist))
+    if (fmin >= fmax.value_or(nyquist))
         throw std::invalid_argument(
-            "fmin = " + numberText(s.fmin) +
-            " Hz must be below fmax = " + numberText(s.fmax.value_or(nyquist)) + " Hz (" +
-            (s.fmax ? "as set" : "sr/2 of the " + numberText(sample_rate) + " Hz input") + ")");
+            "fmin = " + numberText(fmin) + " Hz must be below fmax = " + numberText(fmax.value_or(nyquist)) +
+            " Hz (" + (fmax ? "as set" : "sr/2 of the " + numberText(sample_rate) + " Hz input") + ")");
+}
+
+/** The mel band range against the sample rate, once it is known: fmin < fmax <= sr/2. */
+inline void checkMelRange(double sample_rate, const MelSettings& s) {
+    checkBandRange(sample_rate, s.fmin, s.fmax);
 }
 
 // ---------------------------------------------------------------------------------------------
