@@ -77,7 +77,7 @@ AVGRAPH_SIMD_CLONES void magnitudePower(float* dst, const float* z, int64_t bins
                               : static_cast<float>(std::pow(std::sqrt(static_cast<double>(dst[k])), power));
 }
 
-AVGRAPH_SIMD_CLONES float dot(const float* a, const float* b, int64_t n) {
+inline float dot(const float* a, const float* b, int64_t n) {
     Float8 acc = {};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -95,6 +95,22 @@ AVGRAPH_SIMD_CLONES float dot(const float* a, const float* b, int64_t n) {
 AVGRAPH_SIMD_CLONES void axpy(float* y, float a, const float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i)
         y[i] += a * x[i];
+}
+
+/**
+ * out[r * out_stride + b] = band r of `fb` . power[b * bins ...] for the `count` frames of a chunk whose
+ * power spectra are rows of `power`; one clone for the whole loop, so that `dot` is inlined in it.
+ */
+AVGRAPH_SIMD_CLONES void filterChunk(const BandedFilterbank& fb, const float* power, int64_t bins,
+                                     int64_t count, float* out, int64_t out_stride) {
+    for (int64_t r = 0; r < fb.rows; ++r) {
+        const auto band = static_cast<size_t>(r);
+        const float* weights = fb.weights.data() + fb.offsets[band];
+        const int64_t first = fb.first[band];
+        const int64_t width = fb.last[band] - first;
+        for (int64_t b = 0; b < count; ++b)
+            out[r * out_stride + b] = dot(weights, power + b * bins + first, width);
+    }
 }
 
 /** acc[b] = sum over the band of row r of weight * spectrum[k][b], for b < count (spectrum rows stride). */
@@ -190,14 +206,7 @@ torch::Tensor cpuFramePower(const PaddedSignal& padded, const torch::Tensor& win
             }
             float* dst = out + row * out_rows * frames + f0;
             if (filterbank) {
-                for (int64_t r = 0; r < out_rows; ++r) {
-                    const auto band = static_cast<size_t>(r);
-                    const float* weights = filterbank->weights.data() + filterbank->offsets[band];
-                    const int64_t first = filterbank->first[band];
-                    const int64_t width = filterbank->last[band] - first;
-                    for (int64_t b = 0; b < count; ++b)
-                        dst[r * frames + b] = dot(weights, chunk.data() + b * bins + first, width);
-                }
+                filterChunk(*filterbank, chunk.data(), bins, count, dst, frames);
             } else {
                 for (int64_t k = 0; k < bins; ++k)
                     for (int64_t b = 0; b < count; ++b)

@@ -317,7 +317,9 @@ torch::Tensor applyFilterbank(const Filterbank& filterbank, const torch::Tensor&
 
 torch::Tensor powerToDb(const torch::Tensor& power, const DbSettings& s) {
     const double offset = 10.0 * std::log10(std::max(s.amin, std::abs(s.ref)));
-    auto db = 10.0 * torch::log10(torch::clamp_min(power, s.amin)) - offset;
+    // One new tensor, then in place: each pass over a long clip's spectrum costs as much as the log.
+    auto db = torch::clamp_min(power, s.amin);
+    db.log10_().mul_(10.0).sub_(offset);
     if (!s.top_db || db.numel() == 0)
         return db;
     torch::Tensor peak;
@@ -329,7 +331,7 @@ torch::Tensor powerToDb(const torch::Tensor& power, const DbSettings& s) {
         std::iota(dims.begin(), dims.end(), 1);
         peak = db.amax(dims, /*keepdim=*/true);
     }
-    return torch::maximum(db, peak - *s.top_db);
+    return torch::max_out(db, db, peak - *s.top_db);
 }
 
 } // namespace avgraph::nodes
