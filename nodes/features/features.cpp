@@ -1,4 +1,5 @@
 #include "nodes/features/features.h"
+#include "nodes/features/scalogram.h"
 
 namespace avgraph::nodes {
 
@@ -7,6 +8,7 @@ void registerFeatureNodes(Registry& registry) {
     registry.add(melNodeSpec());
     registry.add(powerToDbNodeSpec());
     registry.add(logMelNodeSpec());
+    registry.add(scalogramNodeSpec());
 }
 
 } // namespace avgraph::nodes
