@@ -109,7 +109,7 @@ NodeSpec resampleNodeSpec() {
             "sr passes through unchanged. Streams: libsoxr is deterministic whatever the block sizes, so "
             "the streamed samples equal the offline ones; output sample j is released once j * orig_sr / "
             "sr + latency input samples have arrived, the latency being the largest delay libsoxr reports "
-            "(soxr_delay) in input samples plus a margin (e.g. 1776 samples for 44100 -> 16000 Hz at "
+            "(soxr_delay) in input samples plus a margin (e.g. 1778 samples for 44100 -> 16000 Hz at "
             "high). The latency is in samples of the input rate; nodes after this one count theirs at sr.";
     s.inputs = {PortSpec::of("audio", {Kind::Audio}, "[batch, channel, sample] with its sample rate")};
     s.outputs = {PortSpec::of("audio", {Kind::Audio}, "[batch, channel, sample] at sr")};

@@ -147,7 +147,7 @@ TEST_CASE("features.scalogram checks its frequency range", "[nodes][features][sc
 TEST_CASE("the scalogram preset gives Chen et al.'s 2 x 290 long-term scalogram through the CLI",
           "[nodes][features][scalogram][cli]") {
     // signal.resample -> signal.channels (average, difference) -> features.scalogram -> tensor.concat -> dB.
-    const fs::path tau = test::sharedDir() /
+    const test::fs::path tau = test::sharedDir() /
                          "data/formats/tau2019uas/TAU-urban-acoustic-scenes-2019-development/"
                          "audio/airport-barcelona-0-0-a.wav";
     test::ScratchDir out;

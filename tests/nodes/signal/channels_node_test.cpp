@@ -6,6 +6,7 @@
 
 using namespace avgraph;
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace {
 

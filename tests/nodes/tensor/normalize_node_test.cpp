@@ -8,6 +8,7 @@
 
 using namespace avgraph;
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace {
 
