@@ -1,6 +1,7 @@
 #include "nodes/builtin_nodes.h"
 
 #include "nodes/features/features.h"
+#include "nodes/signal/signal_nodes.h"
 #include "nodes/tensor/tensor_nodes.h"
 
 namespace avgraph::nodes {
@@ -8,6 +9,7 @@ namespace avgraph::nodes {
 void registerBuiltinNodes(Registry& registry) {
     registerFeatureNodes(registry);
     registerTensorNodes(registry);
+    registerSignalNodes(registry);
 }
 
 } // namespace avgraph::nodes

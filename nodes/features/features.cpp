@@ -1,4 +1,5 @@
 #include "nodes/features/features.h"
+#include "nodes/features/scalogram.h"
 
 namespace avgraph::nodes {
 
@@ -11,6 +12,7 @@ void registerFeatureNodes(Registry& registry) {
     registry.add(deltaNodeSpec());
     registry.add(cqtNodeSpec());
     registry.add(gammatoneNodeSpec());
+    registry.add(scalogramNodeSpec());
 }
 
 } // namespace avgraph::nodes

@@ -168,6 +168,8 @@ NodeSpec concatNodeSpec() {
 
 void registerTensorNodes(Registry& registry) {
     registry.add(concatNodeSpec());
+    registry.add(patchNodeSpec());
+    registry.add(normalizeNodeSpec());
 }
 
 } // namespace avgraph::nodes

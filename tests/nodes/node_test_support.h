@@ -6,6 +6,7 @@
 #include "host/audio_file.h"
 #include "host/npy.h"
 #include "nodes/features/features.h"
+#include "nodes/signal/signal_nodes.h"
 #include "nodes/tensor/tensor_nodes.h"
 
 #include "tests/test_support.h"
@@ -19,12 +20,13 @@
 
 namespace avgraph::test {
 
-/** The feature and tensor node types; it outlives every node, which points into its specs. */
+/** The feature, signal and tensor node types; it outlives every node, which points into its specs. */
 inline const Registry& nodeRegistry() {
     static const std::unique_ptr<Registry> registry = [] {
         auto r = std::make_unique<Registry>();
         nodes::registerFeatureNodes(*r);
         nodes::registerTensorNodes(*r);
+        nodes::registerSignalNodes(*r);
         return r;
     }();
     return *registry;
@@ -68,9 +70,7 @@ inline Value audioValue(torch::Tensor samples, double sample_rate) {
     return v;
 }
 
-inline fs::path goldenDir() {
-    return sharedDir() / "golden";
-}
+inline fs::path goldenDir() { return sharedDir() / "golden"; }
 
 /** audio/<clip>_<sr>.wav as a [1, 1, sample] audio value. */
 inline Value goldenAudio(const std::string& clip, int sample_rate) {

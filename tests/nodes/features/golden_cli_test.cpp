@@ -109,3 +109,22 @@ TEST_CASE("presets/features/logmel.json reproduces every log-mel golden from the
                     }
             }
 }
+
+TEST_CASE("the same clip gives the same bits in every run, whatever the thread count",
+          "[nodes][features][cli]") {
+    // FFT plans chosen by timing (FFTW_MEASURE) would make runs differ in the last bits.
+    const auto preset = test::shellQuote((test::sourceDir() / "presets/features/logmel.json").string());
+    test::ScratchDir out;
+    std::vector<torch::Tensor> runs;
+    for (int threads : {1, 2, 2}) {
+        const auto dir = out / std::to_string(runs.size());
+        auto r = test::runAvgraph("run " + preset + " --threads " + std::to_string(threads) + " --input " +
+                                  test::shellQuote(test::esc10Clip().string()) + " --output " +
+                                  test::shellQuote(dir.string()));
+        INFO(r.output);
+        REQUIRE(r.exit_code == 0);
+        runs.push_back(host::readNpy(dir / "logmel.npy"));
+    }
+    CHECK(torch::equal(runs[0], runs[1]));
+    CHECK(torch::equal(runs[1], runs[2]));
+}
