@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <map>
+#include <vector>
 
 using namespace avgraph;
 
@@ -14,11 +15,12 @@ namespace {
 
 /** Runs a shipped preset with overrides over every golden clip at every rate; output per "<clip>_<sr>". */
 std::map<std::string, torch::Tensor> runOnGoldenAudio(const std::string& preset, const std::string& output,
-                                                      const std::string& sets) {
+                                                      const std::string& sets,
+                                                      const std::vector<int>& rates = test::goldenRates()) {
     test::ScratchDir dir;
     std::ofstream list(dir / "inputs.txt");
     for (const auto& clip : test::goldenClips())
-        for (int sr : test::goldenRates())
+        for (int sr : rates)
             list << (test::goldenDir() / "audio" / (clip + "_" + std::to_string(sr) + ".wav")).string()
                  << "\n";
     list.close();
@@ -30,7 +32,7 @@ std::map<std::string, torch::Tensor> runOnGoldenAudio(const std::string& preset,
     REQUIRE(r.exit_code == 0);
     std::map<std::string, torch::Tensor> results;
     for (const auto& clip : test::goldenClips())
-        for (int sr : test::goldenRates()) {
+        for (int sr : rates) {
             const std::string name = clip + "_" + std::to_string(sr);
             results[name] = host::readNpy(dir / "out" / name / (output + ".npy"));
         }
@@ -108,6 +110,33 @@ TEST_CASE("presets/features/logmel.json reproduces every log-mel golden from the
                         CHECK(d.within());
                     }
             }
+}
+
+TEST_CASE("presets/features/cqt.json reproduces every CQT golden from the command line",
+          "[nodes][features][golden][cli]") {
+    struct Variant {
+        std::string golden, sets;
+        double rtol;
+    };
+    // README section 5: 1e-4 of the maximum, with 1e-3 relative where the algorithm is exactly specified.
+    const std::vector<Variant> variants{
+        {"cqt_mag", "", 0.0},
+        {"cqt_mag_resfft_sparsity0", "--set cqt.res_type=fft --set cqt.sparsity=0", 1e-3},
+        {"pseudo_cqt_mag", "--set cqt.method=pseudo", 1e-3},
+        {"hybrid_cqt_mag", "--set cqt.method=hybrid", 0.0},
+    };
+    const std::vector<int> rates{16000, 22050};
+    for (const auto& v : variants) {
+        auto results = runOnGoldenAudio("cqt.json", "cqt", v.sets, rates);
+        for (const auto& clip : test::goldenClips())
+            for (int sr : rates) {
+                auto ref = test::goldenArray(clip, sr, v.golden);
+                auto ours = framesOf(results.at(clip + "_" + std::to_string(sr)), ref);
+                auto d = test::deviation(ours, ref, 1e-4 * ref.abs().max().item<double>(), v.rtol);
+                test::reportDeviation(clip + "_sr" + std::to_string(sr) + "_" + v.golden + " (CLI)", d);
+                CHECK(d.within());
+            }
+    }
 }
 
 TEST_CASE("the same clip gives the same bits in every run, whatever the thread count",
