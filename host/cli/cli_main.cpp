@@ -25,6 +25,7 @@ int cliMain(int argc, char** argv) {
     addNodesCommand(app, global);
     addDotCommand(app, global);
     addBenchCommand(app, global);
+    addDataCommand(app, global);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -44,5 +44,6 @@ void addValidateCommand(CLI::App& app, const GlobalOptions& global);
 void addNodesCommand(CLI::App& app, const GlobalOptions& global);
 void addDotCommand(CLI::App& app, const GlobalOptions& global);
 void addBenchCommand(CLI::App& app, const GlobalOptions& global);
+void addDataCommand(CLI::App& app, const GlobalOptions& global);
 
 } // namespace avgraph::host
