@@ -26,6 +26,7 @@ int cliMain(int argc, char** argv) {
     addDotCommand(app, global);
     addBenchCommand(app, global);
     addReportCommand(app, global);
+    addDataCommand(app, global);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

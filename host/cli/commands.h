@@ -45,5 +45,6 @@ void addNodesCommand(CLI::App& app, const GlobalOptions& global);
 void addDotCommand(CLI::App& app, const GlobalOptions& global);
 void addBenchCommand(CLI::App& app, const GlobalOptions& global);
 void addReportCommand(CLI::App& app, const GlobalOptions& global);
+void addDataCommand(CLI::App& app, const GlobalOptions& global);
 
 } // namespace avgraph::host
