@@ -1,6 +1,7 @@
 #include "nodes/builtin_nodes.h"
 
 #include "nodes/features/features.h"
+#include "nodes/models/model_nodes.h"
 #include "nodes/signal/signal_nodes.h"
 #include "nodes/tensor/tensor_nodes.h"
 
@@ -10,6 +11,7 @@ void registerBuiltinNodes(Registry& registry) {
     registerFeatureNodes(registry);
     registerTensorNodes(registry);
     registerSignalNodes(registry);
+    registerModelNodes(registry);
 }
 
 } // namespace avgraph::nodes

@@ -1,0 +1,181 @@
+// The classifier node types: models.cnn9, models.vgg14 and models.embedding_mlp.
+#include "nodes/models/classifier_node.h"
+#include "nodes/models/model_nodes.h"
+#include "nodes/models/model_params.h"
+#include "nodes/models/networks.h"
+
+#include <stdexcept>
+
+namespace avgraph::nodes {
+
+namespace {
+
+/** [channel, bin, frame] items for a network that pools 2×2 three times. */
+void checkImage(torch::IntArrayRef item, int64_t in_channels) {
+    if (item[0] != in_channels || item[1] < 8 || item[2] < 8)
+        throw std::invalid_argument("input 'in' has items [channel, bin, frame] = " + shapeText(item) +
+                                    "; expected " + std::to_string(in_channels) +
+                                    " channel(s) (in_channels) and at least 8 bins and 8 frames (three 2x2 "
+                                    "poolings)");
+}
+
+class Cnn9Node : public ClassifierNode {
+public:
+    explicit Cnn9Node(const NodeContext& ctx)
+        : ClassifierNode(ctx, 3), in_channels_(ctx.params.integer("in_channels")),
+          net_(in_channels_, widthList(ctx, "widths", 4), ctx.params.integer("n_classes"),
+               ctx.params.real("dropout")) {
+        adopt(net_.ptr());
+    }
+
+protected:
+    torch::Tensor forward(const torch::Tensor& items) override { return net_->forward(items); }
+    void checkItem(torch::IntArrayRef item) const override { checkImage(item, in_channels_); }
+
+private:
+    int64_t in_channels_;
+    Cnn9 net_;
+};
+
+class Vgg14Node : public ClassifierNode {
+public:
+    explicit Vgg14Node(const NodeContext& ctx)
+        : ClassifierNode(ctx, 3), in_channels_(ctx.params.integer("in_channels")),
+          net_(in_channels_, widthList(ctx, "widths", 4), ctx.params.integer("fc_width"),
+               ctx.params.integer("n_classes"), ctx.params.real("dropout")) {
+        adopt(net_.ptr());
+    }
+
+protected:
+    torch::Tensor forward(const torch::Tensor& items) override { return net_->forward(items); }
+    void checkItem(torch::IntArrayRef item) const override { checkImage(item, in_channels_); }
+
+private:
+    int64_t in_channels_;
+    Vgg14 net_;
+};
+
+class EmbeddingMlpNode : public ClassifierNode {
+public:
+    explicit EmbeddingMlpNode(const NodeContext& ctx)
+        : ClassifierNode(ctx, 1), in_features_(ctx.params.integer("in_features")),
+          net_(in_features_, widthList(ctx, "hidden"), ctx.params.integer("n_classes"),
+               ctx.params.real("dropout"), ctx.params.flag("batch_norm")) {
+        adopt(net_.ptr());
+    }
+
+protected:
+    torch::Tensor forward(const torch::Tensor& items) override { return net_->forward(items); }
+    void checkItem(torch::IntArrayRef item) const override {
+        if (item[0] != in_features_)
+            throw std::invalid_argument("input 'in' has " + std::to_string(item[0]) +
+                                        " features on its last axis; expected " +
+                                        std::to_string(in_features_) + " (in_features)");
+    }
+
+private:
+    int64_t in_features_;
+    EmbeddingMlp net_;
+};
+
+std::vector<ParamSpec> withClassifierParams(std::vector<ParamSpec> own) {
+    auto common = classifierParams();
+    own.insert(own.begin(), common.begin(), common.end());
+    return own;
+}
+
+const char* const kModeDoc =
+    " Built in eval mode (batch norm from its running statistics, no dropout); a trainer switches the "
+    "module to training mode. Extra leading axes are folded into the batch: [batch, patch, channel, bin, "
+    "frame] (tensor.patch) gives [batch, patch, class]. Without `weights` the network has Kong's random "
+    "initialisation (Xavier-uniform, zero biases) and its outputs mean nothing. Parameter names in weights "
+    "files: see docs/models.md.";
+
+} // namespace
+
+NodeSpec cnn9NodeSpec() {
+    NodeSpec s;
+    s.type = "models.cnn9";
+    s.summary = "Kong et al.'s CNN9 classifier (DCASE 2019, average pooling): logits from a spectrum";
+    s.doc = std::string("4 blocks of [Conv 3x3 (no bias) - BatchNorm - ReLU] x 2 with `widths` channels, 2x2 "
+                        "average pooling after the first three (the fourth pooling is 1x1), mean over bins, "
+                        "max over frames, dropout, Linear to n_classes. Input [batch, channel, bin, frame] "
+                        "with in_channels channels and at least 8 bins and frames; output logits [batch, "
+                        "class].") +
+            kModeDoc;
+    s.inputs = {PortSpec::of("in", {Kind::Spectrum, Kind::Tensor}, "[batch, channel, bin, frame]")};
+    s.outputs = {PortSpec::of("logits", {Kind::Tensor}, "[batch, class] logits, with the class names")};
+    s.params = withClassifierParams({
+        ParamSpec::integer("in_channels", 1, "channels of the input").range(1, 4096),
+        ParamSpec::text("widths", "64,128,256,512", "channels of the four convolution blocks"),
+        ParamSpec::real("dropout", 0.3, "dropout probability before the output layer (training only)")
+            .range(0.0, 0.99),
+    });
+    s.trainable = true;
+    s.check = [](const NodeContext& ctx) {
+        widthList(ctx, "widths", 4);
+        classNames(ctx);
+    };
+    s.make = [](const NodeContext& ctx) { return std::make_unique<Cnn9Node>(ctx); };
+    return s;
+}
+
+NodeSpec vgg14NodeSpec() {
+    NodeSpec s;
+    s.type = "models.vgg14";
+    s.summary = "Pham et al.'s VGG14-like classifier: logits from a spectrum patch";
+    s.doc = std::string("12 convolutions in 4 blocks of [Conv 3x3 (no bias) - BatchNorm - ReLU] x 2, 2, 4, 4 "
+                        "with `widths` channels; 2x2 average pooling after the first three blocks; dropout "
+                        "after every block; global average pooling; Linear fc_width - ReLU - dropout; Linear "
+                        "to n_classes. Input [batch, channel, bin, frame] (Pham: 128x128 patches of 6 "
+                        "channels: mel, delta, delta-delta of both stereo channels); output logits [batch, "
+                        "class].") +
+            kModeDoc;
+    s.inputs = {PortSpec::of("in", {Kind::Spectrum, Kind::Tensor}, "[batch, channel, bin, frame]")};
+    s.outputs = {PortSpec::of("logits", {Kind::Tensor}, "[batch, class] logits, with the class names")};
+    s.params = withClassifierParams({
+        ParamSpec::integer("in_channels", 6, "channels of the input").range(1, 4096),
+        ParamSpec::text("widths", "64,128,256,512", "channels of the four convolution blocks"),
+        ParamSpec::integer("fc_width", 1024, "width of the hidden fully connected layer").range(1, 1 << 20),
+        ParamSpec::real("dropout", 0.3,
+                        "dropout probability after each block and the hidden layer (training only)")
+            .range(0.0, 0.99),
+    });
+    s.trainable = true;
+    s.check = [](const NodeContext& ctx) {
+        widthList(ctx, "widths", 4);
+        classNames(ctx);
+    };
+    s.make = [](const NodeContext& ctx) { return std::make_unique<Vgg14Node>(ctx); };
+    return s;
+}
+
+NodeSpec embeddingMlpNodeSpec() {
+    NodeSpec s;
+    s.type = "models.embedding_mlp";
+    s.summary = "Pham et al.'s MLP on embeddings (8192-8192-1024-classes): logits from feature vectors";
+    s.doc =
+        std::string("Hidden layers [Linear - BatchNorm1d - ReLU - dropout] of `hidden` widths, then Linear "
+                    "to n_classes. Input [batch, features] with in_features on the last axis (e.g. a "
+                    "pretrained image model's 2048-d ResNet50 embedding from models.torchscript); output "
+                    "logits [batch, class].") +
+        kModeDoc;
+    s.inputs = {PortSpec::of("in", {Kind::Tensor, Kind::Spectrum, Kind::Probabilities}, "[batch, features]")};
+    s.outputs = {PortSpec::of("logits", {Kind::Tensor}, "[batch, class] logits, with the class names")};
+    s.params = withClassifierParams({
+        ParamSpec::integer("in_features", 2048, "features of each input vector").range(1, 1 << 24),
+        ParamSpec::text("hidden", "8192,8192,1024", "widths of the hidden layers"),
+        ParamSpec::real("dropout", 0.3, "dropout probability after each hidden layer (training only)")
+            .range(0.0, 0.99),
+        ParamSpec::flag("batch_norm", true, "batch normalisation after each hidden Linear"),
+    });
+    s.trainable = true;
+    s.check = [](const NodeContext& ctx) {
+        widthList(ctx, "hidden");
+        classNames(ctx);
+    };
+    s.make = [](const NodeContext& ctx) { return std::make_unique<EmbeddingMlpNode>(ctx); };
+    return s;
+}
+
+} // namespace avgraph::nodes

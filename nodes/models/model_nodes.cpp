@@ -1,0 +1,14 @@
+#include "nodes/models/model_nodes.h"
+
+namespace avgraph::nodes {
+
+void registerModelNodes(Registry& registry) {
+    registry.add(cnn9NodeSpec());
+    registry.add(vgg14NodeSpec());
+    registry.add(embeddingMlpNodeSpec());
+    registry.add(softmaxNodeSpec());
+    registry.add(argmaxNodeSpec());
+    registry.add(torchscriptNodeSpec());
+}
+
+} // namespace avgraph::nodes

@@ -1,0 +1,40 @@
+#pragma once
+/**
+ * Neural network nodes: the CNN9 classifier of Kong et al., the VGG14-like classifier and the
+ * embedding MLP of Pham et al., softmax and argmax over classes, and user-exported TorchScript
+ * modules. See docs/models.md for the architectures and the readings chosen where papers are silent.
+ *
+ * The networks are trainable nodes: `Node::module()` gives their torch::nn::Module. They are built
+ * in eval mode (batch norm uses its running statistics, dropout is off), which is what inference
+ * wants; a trainer calls `module()->train()` for its epochs and `module()->eval()` after.
+ */
+#include "graph/registry.h"
+
+#include <string>
+#include <vector>
+
+namespace avgraph::nodes {
+
+/** models.cnn9: Kong et al.'s CNN9 (avg pooling) on [batch, channel, bin, frame]. */
+NodeSpec cnn9NodeSpec();
+/** models.vgg14: Pham et al.'s VGG14-like classifier on [batch, channel, bin, frame]. */
+NodeSpec vgg14NodeSpec();
+/** models.embedding_mlp: Pham et al.'s MLP on [batch, features] embeddings. */
+NodeSpec embeddingMlpNodeSpec();
+/** models.softmax: logits to probabilities over the last axis. */
+NodeSpec softmaxNodeSpec();
+/** models.argmax: the most likely class of each row, as indices with the class names. */
+NodeSpec argmaxNodeSpec();
+/** models.torchscript: a TorchScript module (torch::jit::load) run on the input. */
+NodeSpec torchscriptNodeSpec();
+
+/** Adds the model node types. */
+void registerModelNodes(Registry& registry);
+
+/**
+ * The class label of each entry of an indices value (models.argmax's output): its class name when
+ * the value carries class names, else the index written in decimal.
+ */
+std::vector<std::string> classLabels(const Value& indices);
+
+} // namespace avgraph::nodes

@@ -1,0 +1,40 @@
+#pragma once
+// What the model nodes share in reading their parameters: lists written as "64,128,256,512",
+// class names, and errors that point at a parameter.
+#include "graph/node.h"
+
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+namespace avgraph::nodes {
+
+/** "[64, 1, 3, 3]" */
+std::string shapeText(torch::IntArrayRef sizes);
+
+/** The first line of a LibTorch message (the rest is its backtrace). */
+std::string firstLine(const std::string& message);
+
+/** An Error located at /nodes/<id>/params/<param>. */
+Error paramError(const NodeContext& ctx, const std::string& param, const std::string& message);
+
+/**
+ * The positive integers of a comma-separated text parameter such as "64,128,256,512"; with `count`
+ * > 0 exactly that many. Throws paramError otherwise.
+ */
+std::vector<int64_t> widthList(const NodeContext& ctx, const std::string& param, size_t count = 0);
+
+/** The names of a comma-separated text parameter (spaces around names dropped; none empty or twice). */
+std::vector<std::string> nameList(const NodeContext& ctx, const std::string& param);
+
+/**
+ * The names of `class_names` (comma-separated, spaces around names dropped), checked against
+ * `n_classes`; empty when the parameter is "".
+ */
+std::vector<std::string> classNames(const NodeContext& ctx);
+
+/** The parameters every classifier has: n_classes, class_names, weights. */
+std::vector<ParamSpec> classifierParams();
+
+} // namespace avgraph::nodes

@@ -1,0 +1,64 @@
+#pragma once
+/**
+ * The classifier networks behind the model nodes, as plain torch::nn modules (the nodes add
+ * parameters, weights files and values around them). Layouts: images [N, channel, bin, frame],
+ * embeddings [N, features]; the output is logits [N, classes]. Submodule names are part of the
+ * weights format (docs/models.md lists them).
+ */
+#include "nodes/models/conv_block.h"
+
+#include <vector>
+
+namespace avgraph::nodes {
+
+/**
+ * Kong et al.'s CNN9 with average pooling (DCASE 2019): conv_block1..4 of two 3×3 convolutions,
+ * 2×2 average pooling after the first three, mean over bins then max over frames, dropout, fc.
+ */
+class Cnn9Impl : public torch::nn::Module {
+public:
+    Cnn9Impl(int64_t in_channels, std::vector<int64_t> widths, int64_t n_classes, double dropout);
+    torch::Tensor forward(torch::Tensor x);
+
+private:
+    std::vector<ConvBlock> blocks_;
+    torch::nn::Linear fc_{nullptr};
+    double dropout_;
+};
+TORCH_MODULE(Cnn9);
+
+/**
+ * Pham et al.'s VGG14-like classifier: conv_block1..4 of 2, 2, 4, 4 convolutions, 2×2 average pooling
+ * and dropout after the first three, dropout after the fourth, global average pooling, fc1 (ReLU,
+ * dropout), fc.
+ */
+class Vgg14Impl : public torch::nn::Module {
+public:
+    Vgg14Impl(int64_t in_channels, std::vector<int64_t> widths, int64_t fc_width, int64_t n_classes,
+              double dropout);
+    torch::Tensor forward(torch::Tensor x);
+
+private:
+    std::vector<ConvBlock> blocks_;
+    torch::nn::Linear fc1_{nullptr}, fc_{nullptr};
+    double dropout_;
+};
+TORCH_MODULE(Vgg14);
+
+/** Pham et al.'s embedding MLP: fc1..fcN hidden layers [Linear → BatchNorm1d (bn1..) → ReLU → dropout], fc.
+ */
+class EmbeddingMlpImpl : public torch::nn::Module {
+public:
+    EmbeddingMlpImpl(int64_t in_features, std::vector<int64_t> hidden, int64_t n_classes, double dropout,
+                     bool batch_norm);
+    torch::Tensor forward(torch::Tensor x);
+
+private:
+    std::vector<torch::nn::Linear> hidden_;
+    std::vector<torch::nn::BatchNorm1d> norms_;
+    torch::nn::Linear fc_{nullptr};
+    double dropout_;
+};
+TORCH_MODULE(EmbeddingMlp);
+
+} // namespace avgraph::nodes

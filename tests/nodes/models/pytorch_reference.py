@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""Independent reference for the model nodes: the same networks written in Python PyTorch.
+
+Usage: pytorch_reference.py OUT_DIR
+
+Builds CNN9 (Kong et al., DCASE 2019 Cnn_9layers_AvgPooling, in the [batch, channel, bin, frame]
+layout), the VGG14-like classifier and the embedding MLP of Pham et al. with small widths, gives
+every parameter and batch-norm statistic random values, and writes for each NAME:
+  NAME.pt             the weights, as torch.jit.script(net).save (a LibTorch archive)
+  NAME_in.npy         a random input
+  NAME_eval.npy       the logits in eval mode
+  NAME_train.npy      the logits in training mode (dropout 0: batch statistics in batch norm)
+and for models.torchscript a scripted module of its own (encoder.pt, encoder_in.npy, encoder_out.npy).
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class ConvBlock2(nn.Module):
+    """Kong's ConvBlock: two [conv 3x3 (no bias), batch norm, ReLU]."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(x)))
+
+
+class ConvBlock4(ConvBlock2):
+    """Four of them, for the deeper blocks of VGG14."""
+
+    def __init__(self, cin, cout):
+        super().__init__(cin, cout)
+        self.conv3 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.conv4 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn4 = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn2(self.conv2(x)))
+        x = F.relu(self.bn3(self.conv3(x)))
+        return F.relu(self.bn4(self.conv4(x)))
+
+
+class Cnn9(nn.Module):
+    def __init__(self, cin, widths, classes):
+        super().__init__()
+        self.conv_block1 = ConvBlock2(cin, widths[0])
+        self.conv_block2 = ConvBlock2(widths[0], widths[1])
+        self.conv_block3 = ConvBlock2(widths[1], widths[2])
+        self.conv_block4 = ConvBlock2(widths[2], widths[3])
+        self.fc = nn.Linear(widths[3], classes)
+
+    def forward(self, x):
+        x = F.avg_pool2d(self.conv_block1(x), 2)
+        x = F.avg_pool2d(self.conv_block2(x), 2)
+        x = F.avg_pool2d(self.conv_block3(x), 2)
+        x = self.conv_block4(x)
+        x = torch.mean(x, dim=2)  # over bins
+        x, _ = torch.max(x, dim=2)  # over frames
+        return self.fc(x)
+
+
+class Vgg14(nn.Module):
+    def __init__(self, cin, widths, fc_width, classes):
+        super().__init__()
+        self.conv_block1 = ConvBlock2(cin, widths[0])
+        self.conv_block2 = ConvBlock2(widths[0], widths[1])
+        self.conv_block3 = ConvBlock4(widths[1], widths[2])
+        self.conv_block4 = ConvBlock4(widths[2], widths[3])
+        self.fc1 = nn.Linear(widths[3], fc_width)
+        self.fc = nn.Linear(fc_width, classes)
+
+    def forward(self, x):
+        x = F.avg_pool2d(self.conv_block1(x), 2)
+        x = F.avg_pool2d(self.conv_block2(x), 2)
+        x = F.avg_pool2d(self.conv_block3(x), 2)
+        x = self.conv_block4(x)
+        x = x.mean(dim=(2, 3))
+        return self.fc(F.relu(self.fc1(x)))
+
+
+class EmbeddingMlp(nn.Module):
+    def __init__(self, features, hidden, classes):
+        super().__init__()
+        self.fc1 = nn.Linear(features, hidden[0])
+        self.bn1 = nn.BatchNorm1d(hidden[0])
+        self.fc2 = nn.Linear(hidden[0], hidden[1])
+        self.bn2 = nn.BatchNorm1d(hidden[1])
+        self.fc = nn.Linear(hidden[1], classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.fc1(x)))
+        x = F.relu(self.bn2(self.fc2(x)))
+        return self.fc(x)
+
+
+class Encoder(nn.Module):
+    """A user's module for models.torchscript: not one of avgraph's networks."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 5, 4, stride=2)
+        self.proj = nn.Linear(5, 7)
+
+    def forward(self, x):
+        h = torch.tanh(self.conv(x))
+        if h.size(2) > 1:  # control flow: why a module is scripted rather than traced
+            h = h.mean(dim=2)
+        else:
+            h = h[:, :, 0]
+        return self.proj(h) * 2.0
+
+
+def randomise(net, gen):
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            is_bn = ".bn" in name or name.startswith("bn")
+            scale = 1.0 if is_bn and name.endswith("weight") else 0.0
+            # He scaling (std sqrt(2 / fan in)) keeps eval-mode activations of order 1 through the ReLUs
+            std = 0.2 if is_bn or p.dim() == 1 else (2.0 / p[0].numel()) ** 0.5
+            p.copy_(scale + torch.randn(p.shape, generator=gen) * std)
+        for name, b in net.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(torch.randn(b.shape, generator=gen) * 0.2)
+            elif name.endswith("running_var"):
+                b.copy_(torch.rand(b.shape, generator=gen) + 0.5)
+            elif name.endswith("num_batches_tracked"):
+                b.fill_(7)
+
+
+def export(out, name, net, x):
+    gen = torch.Generator().manual_seed(1234)
+    randomise(net, gen)
+    net.eval()
+    with torch.no_grad():
+        y_eval = net(x)
+    torch.jit.script(net).save(os.path.join(out, name + ".pt"))
+    net.train()
+    with torch.no_grad():
+        y_train = net(x)
+    np.save(os.path.join(out, name + "_in.npy"), x.numpy().astype(np.float32))
+    np.save(os.path.join(out, name + "_eval.npy"), y_eval.numpy().astype(np.float32))
+    np.save(os.path.join(out, name + "_train.npy"), y_train.numpy().astype(np.float32))
+
+
+def main():
+    out = sys.argv[1]
+    torch.manual_seed(0)
+    # items of different scales and offsets, so that each item's logits differ clearly from the others'
+    spread = lambda n: (torch.arange(n, dtype=torch.float32) + 1.0).view(n, 1, 1, 1)
+    export(out, "cnn9", Cnn9(2, [8, 16, 24, 32], 5), torch.randn(3, 2, 20, 37) * spread(3) + spread(3) - 2.0)
+    export(out, "vgg14", Vgg14(3, [4, 8, 8, 16], 12, 4), torch.randn(2, 3, 16, 24) * 3.0 * spread(2) + spread(2))
+    export(out, "embedding_mlp", EmbeddingMlp(10, [16, 12], 3), torch.randn(4, 10))
+
+    enc = Encoder().eval()
+    x = torch.randn(2, 3, 50)
+    with torch.no_grad():
+        y = enc(x)
+    torch.jit.script(enc).save(os.path.join(out, "encoder.pt"))
+    np.save(os.path.join(out, "encoder_in.npy"), x.numpy())
+    np.save(os.path.join(out, "encoder_out.npy"), y.numpy())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+// The model nodes against Python PyTorch (/usr/bin/python3 with Debian's python3-torch): the same
+// networks written there (pytorch_reference.py), their weights exported with torch.jit.script(net).save,
+// loaded by the nodes' `weights` parameter, must give the same logits on the same input.
+#include "nodes/models/model_nodes.h"
+
+#include "tests/nodes/node_test_support.h"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+namespace avgraph::test {
+
+namespace {
+
+/** Runs pytorch_reference.py once per process into a scratch folder that lives as long. */
+const fs::path& referenceDir() {
+    static ScratchDir dir;
+    static const bool made = [] {
+        const auto script = sourceDir() / "tests/nodes/models/pytorch_reference.py";
+        auto r = runShell("/usr/bin/python3 " + shellQuote(script.string()) + " " +
+                          shellQuote(dir.path().string()));
+        INFO(r.output);
+        REQUIRE(r.exit_code == 0); // needs Debian's python3-torch and python3-numpy
+        return true;
+    }();
+    (void)made;
+    return dir.path();
+}
+
+torch::Tensor reference(const std::string& name) { return host::readNpy(referenceDir() / (name + ".npy")); }
+
+Value tensorValue(torch::Tensor t) {
+    Value v;
+    v.tensor = std::move(t);
+    v.kind = Kind::Tensor;
+    return v;
+}
+
+/** float32 forward passes of a few layers: a few ulps of the logits' magnitude. */
+constexpr double kAtol = 1e-5, kRtol = 1e-4;
+
+void checkAgainstPython(const std::string& name, const std::string& type, nlohmann::json params) {
+    params["weights"] = (referenceDir() / (name + ".pt")).string();
+    auto node = makeNode(type, params, name);
+    const auto x = reference(name + "_in");
+    const auto expected = reference(name + "_eval");
+    // The comparison means something only if the items' logits differ far more than the tolerance.
+    REQUIRE((expected - expected[0]).abs().max().item<double>() > 100 * (kAtol + kRtol));
+
+    torch::NoGradGuard no_grad;
+    auto eval = node->process({{"in", tensorValue(x)}}).at("logits").tensor;
+    REQUIRE(eval.sizes() == expected.sizes());
+    auto d = deviation(eval, expected, kAtol, kRtol);
+    reportDeviation(name + " eval vs PyTorch", d);
+    CHECK(d.within());
+
+    // Training mode (dropout 0): batch norm takes the batch's statistics, as in PyTorch's train().
+    node->module()->train();
+    auto train = node->process({{"in", tensorValue(x)}}).at("logits").tensor;
+    d = deviation(train, reference(name + "_train"), kAtol, kRtol);
+    reportDeviation(name + " train vs PyTorch", d);
+    CHECK(d.within());
+}
+
+} // namespace
+
+TEST_CASE("models.cnn9 gives PyTorch's logits with PyTorch's weights", "[models][cnn9][pytorch]") {
+    checkAgainstPython("cnn9", "models.cnn9",
+                       {{"in_channels", 2}, {"widths", "8,16,24,32"}, {"n_classes", 5}, {"dropout", 0.0}});
+}
+
+TEST_CASE("models.vgg14 gives PyTorch's logits with PyTorch's weights", "[models][vgg14][pytorch]") {
+    checkAgainstPython(
+        "vgg14", "models.vgg14",
+        {{"in_channels", 3}, {"widths", "4,8,8,16"}, {"fc_width", 12}, {"n_classes", 4}, {"dropout", 0.0}});
+}
+
+TEST_CASE("models.embedding_mlp gives PyTorch's logits with PyTorch's weights", "[models][mlp][pytorch]") {
+    checkAgainstPython("embedding_mlp", "models.embedding_mlp",
+                       {{"in_features", 10}, {"hidden", "16,12"}, {"n_classes", 3}, {"dropout", 0.0}});
+}
+
+TEST_CASE("models.torchscript runs a module scripted in Python as Python does",
+          "[models][torchscript][pytorch]") {
+    auto node = makeNode("models.torchscript", {{"path", (referenceDir() / "encoder.pt").string()},
+                                                {"class_names", "a,b,c,d,e,f,g"}});
+    torch::NoGradGuard no_grad;
+    auto out = node->process({{"in", tensorValue(reference("encoder_in"))}}).at("out");
+    const auto expected = reference("encoder_out");
+    REQUIRE(out.tensor.sizes() == expected.sizes());
+    auto d = deviation(out.tensor, expected, kAtol, kRtol);
+    reportDeviation("encoder torchscript vs PyTorch", d);
+    CHECK(d.within());
+    CHECK(out.kind == Kind::Tensor);
+    CHECK(out.class_names.size() == 7);
+    CHECK(node->module() == nullptr); // frozen: not a trainable node
+
+    SECTION("class names that do not match the output are refused") {
+        auto bad = makeNode("models.torchscript",
+                            {{"path", (referenceDir() / "encoder.pt").string()}, {"class_names", "a,b"}});
+        REQUIRE_THROWS_WITH(bad->process({{"in", tensorValue(reference("encoder_in"))}}),
+                            Catch::Contains("does not end in the 2 classes"));
+    }
+}
+
+TEST_CASE("models.torchscript refuses a file that is not TorchScript", "[models][torchscript]") {
+    ScratchDir dir;
+    const auto file = dir / "not-a-module.pt";
+    std::ofstream(file) << "hello";
+    try {
+        makeNode("models.torchscript", {{"path", file.string()}});
+        FAIL("no error");
+    } catch (const Error& e) {
+        CHECK(e.where().pointer == "/nodes/node/params/path");
+        CHECK_THAT(e.message(), Catch::Contains("cannot load TorchScript module " + file.string()));
+    }
+}
+
+} // namespace avgraph::test
