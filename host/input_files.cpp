@@ -53,6 +53,15 @@ bool isAudioFileName(const fs::path& file) {
     return known.count(lower(file.extension().string())) > 0;
 }
 
+std::vector<fs::path> audioFilesUnder(const fs::path& dir) {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::recursive_directory_iterator(dir))
+        if (entry.is_regular_file() && isAudioFileName(entry.path()))
+            files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
 std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments) {
     std::vector<fs::path> files;
     for (const auto& arg : arguments) {

@@ -22,4 +22,7 @@ std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments);
 /** Whether a file name has an extension libsndfile decodes (wav, flac, ogg, ...). */
 bool isAudioFileName(const std::filesystem::path& file);
 
+/** The audio files (by name, as isAudioFileName) anywhere below `dir`, sorted. */
+std::vector<std::filesystem::path> audioFilesUnder(const std::filesystem::path& dir);
+
 } // namespace avgraph::host

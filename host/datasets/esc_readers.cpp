@@ -91,13 +91,9 @@ Dataset readEsc10Folders(const fs::path& root) {
         if (dash != std::string::npos && dash > 0 &&
             std::all_of(name.begin(), name.begin() + dash, [](unsigned char c) { return std::isdigit(c); }))
             name = name.substr(dash + 3);
-        std::vector<fs::path> files;
-        for (const auto& entry : fs::recursive_directory_iterator(dir))
-            if (entry.is_regular_file() && isAudioFileName(entry.path()))
-                files.push_back(entry.path());
+        const auto files = audioFilesUnder(dir);
         if (files.empty())
             continue;
-        std::sort(files.begin(), files.end());
         int label = static_cast<int>(ds.classes.size());
         ds.classes.push_back(name);
         for (const auto& file : files) {

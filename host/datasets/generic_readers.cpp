@@ -26,13 +26,9 @@ Dataset readClassFolders(const fs::path& root) {
     }
     std::sort(dirs.begin(), dirs.end());
     for (const auto& dir : dirs) {
-        std::vector<fs::path> files;
-        for (const auto& entry : fs::recursive_directory_iterator(dir))
-            if (entry.is_regular_file() && isAudioFileName(entry.path()))
-                files.push_back(entry.path());
+        const auto files = audioFilesUnder(dir);
         if (files.empty())
             continue;
-        std::sort(files.begin(), files.end());
         int label = static_cast<int>(ds.classes.size());
         ds.classes.push_back(dir.filename().string());
         for (const auto& file : files) {

@@ -53,15 +53,8 @@ inline std::vector<ParamSpec> mfccLogMelParamSpecs() {
     return joinParamSpecs({stftParamSpecs(), mel, dbParamSpecs()});
 }
 
-inline MelSettings mfccMelSettings(const Params& p) {
-    MelSettings s;
-    s.n_mels = p.integer("n_mels");
-    s.fmin = p.real("fmin");
-    s.fmax = p.optionalReal("fmax");
-    s.htk = p.flag("htk");
-    s.slaney_norm = p.text("mel_norm") == "slaney";
-    return s;
-}
+/** The mel filterbank settings of features.mfcc, whose filterbank norm is `mel_norm`. */
+inline MelSettings mfccMelSettings(const Params& p) { return melSettings(p, "mel_norm"); }
 
 inline MfccSettings mfccSettings(const Params& p) {
     MfccSettings s;

@@ -103,13 +103,14 @@ inline StftSettings stftSettings(const Params& p) {
     return s;
 }
 
-inline MelSettings melSettings(const Params& p) {
+/** `norm_param`: the name of the filterbank norm ('norm', or 'mel_norm' where 'norm' is the DCT's). */
+inline MelSettings melSettings(const Params& p, const std::string& norm_param = "norm") {
     MelSettings s;
     s.n_mels = p.integer("n_mels");
     s.fmin = p.real("fmin");
     s.fmax = p.optionalReal("fmax");
     s.htk = p.flag("htk");
-    s.slaney_norm = p.text("norm") == "slaney";
+    s.slaney_norm = p.text(norm_param) == "slaney";
     return s;
 }
 

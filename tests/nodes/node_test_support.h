@@ -16,8 +16,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace avgraph::test {
 
@@ -135,6 +138,32 @@ inline void reportDeviation(const std::string& what, const Deviation& d) {
     if (std::getenv("AVGRAPH_GOLDEN_REPORT"))
         std::printf("golden %-55s max|d| %.3g  max|d|/max|ref| %.3g  budget used %.3f\n", what.c_str(),
                     d.max_abs, d.max_abs_of_max, d.budget_used);
+}
+
+/** One block through a chain of nodes; returns the last node's output. */
+using Pipeline = std::function<Value(const Value& block)>;
+
+/** A pipeline of one streaming node, from its port `in` to its port `out`. */
+inline Pipeline single(Node& node, const std::string& in, const std::string& out) {
+    return [&node, in, out](const Value& block) { return node.processBlock({{in, block}}).at(out); };
+}
+
+/**
+ * `audio` fed through `pipeline` in blocks of random lengths 1..max_block (seeded, so a failure
+ * repeats), the outputs joined along their last (frame) axis.
+ */
+inline torch::Tensor streamInBlocks(const Value& audio, const Pipeline& pipeline, uint32_t seed,
+                                    int64_t max_block = 4096) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int64_t> size(1, max_block);
+    std::vector<torch::Tensor> pieces;
+    const int64_t n = audio.tensor.size(-1);
+    for (int64_t at = 0; at < n;) {
+        const int64_t len = std::min(size(rng), n - at);
+        pieces.push_back(pipeline(audio.withTensor(audio.tensor.narrow(-1, at, len))).tensor);
+        at += len;
+    }
+    return torch::cat(pieces, -1);
 }
 
 } // namespace avgraph::test

@@ -74,21 +74,6 @@ std::vector<double> sidecarCentreFreqs(const json& meta) {
     return cf.get<std::vector<double>>();
 }
 
-torch::Tensor streamInBlocks(Node& node, const Value& audio, uint32_t seed, int64_t max_block = 4096) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int64_t> size(1, max_block);
-    std::vector<torch::Tensor> pieces;
-    const int64_t n = audio.tensor.size(-1);
-    for (int64_t at = 0; at < n;) {
-        const int64_t len = std::min(size(rng), n - at);
-        pieces.push_back(node.processBlock({{"audio", audio.withTensor(audio.tensor.narrow(-1, at, len))}})
-                             .at("gammatone")
-                             .tensor);
-        at += len;
-    }
-    return torch::cat(pieces, -1);
-}
-
 } // namespace
 
 TEST_CASE("features.gammatone 'iir' reproduces the package's gtgram goldens", "[nodes][features][golden]") {
@@ -165,7 +150,7 @@ TEST_CASE("features.gammatone streams the offline frames after its latency", "[n
         CHECK(node->latencySamples() == c.latency);
         const int64_t hop = c.params.value("hop_length", 512);
         for (int round = 0; round < 2; ++round) { // after a reset the stream starts over
-            auto streamed = streamInBlocks(*node, audio, seed++);
+            auto streamed = test::streamInBlocks(audio, test::single(*node, "audio", "gammatone"), seed++);
             const int64_t n = audio.tensor.size(-1);
             REQUIRE(streamed.size(-1) == 1 + (n - c.latency) / hop);
             REQUIRE(streamed.sizes() == offline.sizes());
@@ -184,7 +169,7 @@ TEST_CASE("features.gammatone streams the offline frames after its latency", "[n
     auto small = audio.withTensor(audio.tensor.narrow(-1, 10000, 600));
     auto offline = gammatone(*node, small).tensor;
     node->prepareStream({16000.0, 2, 1});
-    auto streamed = streamInBlocks(*node, small, 3, 1);
+    auto streamed = test::streamInBlocks(small, test::single(*node, "audio", "gammatone"), 3, 1);
     CHECK(torch::allclose(streamed, offline, 0.0, 1e-6 * offline.abs().max().item<double>()));
     CHECK_THROWS_WITH(node->processBlock({{"audio", test::audioValue(torch::zeros({1, 2, 10}), 16000.0)}}),
                       Catch::Contains("does not continue the stream"));

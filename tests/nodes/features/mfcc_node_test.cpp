@@ -169,24 +169,7 @@ TEST_CASE("features.mfcc refuses bad parameters and inputs, naming them", "[node
                       Catch::Contains("[batch, channel, bin, frame]"));
 }
 
-namespace {
-/** `audio` in random blocks of 1..4096 samples through `pipeline`; the outputs joined along frames. */
-torch::Tensor streamInBlocks(const Value& audio, const std::function<Value(const Value&)>& pipeline,
-                             uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int64_t> size(1, 4096);
-    std::vector<torch::Tensor> pieces;
-    const int64_t n = audio.tensor.size(-1);
-    for (int64_t at = 0; at < n;) {
-        const int64_t len = std::min(size(rng), n - at);
-        Value out = pipeline(audio.withTensor(audio.tensor.narrow(-1, at, len)));
-        CHECK(out.kind == Kind::Spectrum);
-        pieces.push_back(out.tensor);
-        at += len;
-    }
-    return torch::cat(pieces, -1);
-}
-} // namespace
+namespace {} // namespace
 
 TEST_CASE("features.mfcc streams the offline MFCC, from a log-mel and from audio",
           "[nodes][features][stream]") {
@@ -201,7 +184,7 @@ TEST_CASE("features.mfcc streams the offline MFCC, from a log-mel and from audio
         auto offline = mfccOf(*mfcc, logmel->process({{"audio", audio}}).at("logmel")).tensor;
         logmel->prepareStream({16000.0, 2, 4096});
         mfcc->prepareStream({16000.0, 2, 4096});
-        auto streamed = streamInBlocks(
+        auto streamed = test::streamInBlocks(
             audio,
             [&](const Value& block) {
                 return mfcc->processBlock({{"input", logmel->processBlock({{"audio", block}}).at("logmel")}})
@@ -219,7 +202,7 @@ TEST_CASE("features.mfcc streams the offline MFCC, from a log-mel and from audio
         mfcc->prepareStream({16000.0, 2, 4096});
         uint32_t seed = 42;
         for (int pass = 0; pass < 2; ++pass) { // the second after a reset
-            auto streamed = streamInBlocks(
+            auto streamed = test::streamInBlocks(
                 audio,
                 [&](const Value& block) {
                     return mfcc->processBlock({{"input", block}}).at("mfcc");

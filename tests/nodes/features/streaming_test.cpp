@@ -11,27 +11,11 @@
 
 using namespace avgraph;
 using nlohmann::json;
+using test::Pipeline;
+using test::single;
+using test::streamInBlocks;
 
 namespace {
-
-/** One block through a chain of nodes; returns the last node's output. */
-using Pipeline = std::function<Value(const Value& block)>;
-
-torch::Tensor streamInBlocks(const Value& audio, const Pipeline& pipeline, uint32_t seed,
-                             int64_t max_block = 4096) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int64_t> size(1, max_block);
-    std::vector<torch::Tensor> pieces;
-    const int64_t n = audio.tensor.size(-1);
-    for (int64_t at = 0; at < n;) {
-        const int64_t len = std::min(size(rng), n - at);
-        Value out = pipeline(audio.withTensor(audio.tensor.narrow(-1, at, len)));
-        CHECK(out.kind == Kind::Spectrum);
-        pieces.push_back(out.tensor);
-        at += len;
-    }
-    return torch::cat(pieces, -1);
-}
 
 /** Frames a stream has produced after n samples: those with t*hop + latency <= n. */
 int64_t framesAfter(int64_t n, int64_t latency, int64_t hop) {
@@ -48,13 +32,7 @@ void checkEqualsOffline(const torch::Tensor& streamed, const torch::Tensor& offl
     CHECK(torch::allclose(streamed, expected, 0.0, 1e-5 * peak));
 }
 
-Pipeline single(Node& node, const std::string& in, const std::string& out) {
-    return [&node, in, out](const Value& block) { return node.processBlock({{in, block}}).at(out); };
-}
-
-Value flute16k() {
-    return test::goldenAudio("clip1_flute", 16000);
-}
+Value flute16k() { return test::goldenAudio("clip1_flute", 16000); }
 
 } // namespace
 
