@@ -27,6 +27,7 @@ int cliMain(int argc, char** argv) {
     addBenchCommand(app, global);
     addReportCommand(app, global);
     addDataCommand(app, global);
+    addEvalCommand(app, global);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -46,5 +46,6 @@ void addDotCommand(CLI::App& app, const GlobalOptions& global);
 void addBenchCommand(CLI::App& app, const GlobalOptions& global);
 void addReportCommand(CLI::App& app, const GlobalOptions& global);
 void addDataCommand(CLI::App& app, const GlobalOptions& global);
+void addEvalCommand(CLI::App& app, const GlobalOptions& global);
 
 } // namespace avgraph::host
