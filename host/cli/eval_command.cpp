@@ -210,13 +210,7 @@ void evalCommand(const EvalSettings& settings, const GlobalOptions& global) {
     options.source = settings.graph.preset + (settings.weights.empty() ? "" : " with " + settings.weights) +
                      " on " + settings.data +
                      (fold ? " (fold " + std::to_string(fold) + " test)" : std::string(" (test)"));
-    auto result = metrics::writeReport(settings.out, predictions, options);
-    const auto& o = result.metrics.overall;
-    std::cout << "accuracy " << o.class_average_accuracy << " (class average), " << o.accuracy
-              << " (overall); log loss " << o.class_average_log_loss << " (class average), " << o.log_loss
-              << " (overall); " << o.clips << " clips\n";
-    for (const auto& f : result.files)
-        std::cout << "wrote " << f.string() << "\n";
+    metrics::printReportSummary(std::cout, metrics::writeReport(settings.out, predictions, options));
 }
 
 } // namespace

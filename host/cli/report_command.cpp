@@ -31,13 +31,7 @@ void reportCommand(const ReportSettings& settings) {
         options.training_log = settings.log;
     options.write_predictions = false; // the input is the prediction CSV
     options.source = settings.predictions;
-    auto result = metrics::writeReport(settings.out, predictions, options);
-    const auto& o = result.metrics.overall;
-    std::cout << "accuracy " << o.class_average_accuracy << " (class average), " << o.accuracy
-              << " (overall); log loss " << o.class_average_log_loss << " (class average), " << o.log_loss
-              << " (overall); " << o.clips << " clips\n";
-    for (const auto& f : result.files)
-        std::cout << "wrote " << f.string() << "\n";
+    metrics::printReportSummary(std::cout, metrics::writeReport(settings.out, predictions, options));
 }
 
 } // namespace

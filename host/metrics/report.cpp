@@ -159,6 +159,15 @@ std::string reportMarkdown(const Metrics& m, const ReportOptions& options, const
     return md.str();
 }
 
+void printReportSummary(std::ostream& out, const ReportResult& result) {
+    const auto& o = result.metrics.overall;
+    out << "accuracy " << o.class_average_accuracy << " (class average), " << o.accuracy
+        << " (overall); log loss " << o.class_average_log_loss << " (class average), " << o.log_loss
+        << " (overall); " << o.clips << " clips\n";
+    for (const auto& f : result.files)
+        out << "wrote " << f.string() << "\n";
+}
+
 ReportResult writeReport(const fs::path& out_dir, const Predictions& predictions,
                          const ReportOptions& options) {
     ReportResult result;

@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct ReportResult {
  */
 ReportResult writeReport(const std::filesystem::path& out_dir, const Predictions& predictions,
                          const ReportOptions& options);
+
+/** The console summary `avgraph eval` and `avgraph report` print: the headline metrics, then each file
+ * written. */
+void printReportSummary(std::ostream& out, const ReportResult& result);
 
 /** report.md's text; `plots` are paths relative to the report, empty when not drawn. */
 std::string reportMarkdown(const Metrics& metrics, const ReportOptions& options,

@@ -5,6 +5,7 @@
 #include "nodes/models/networks.h"
 
 #include <stdexcept>
+#include <utility>
 
 namespace avgraph::nodes {
 
@@ -19,53 +20,60 @@ void checkImage(torch::IntArrayRef item, int64_t in_channels) {
                                     "poolings)");
 }
 
-class Cnn9Node : public ClassifierNode {
+/** A classifier node around one network module: it owns the module and runs it on each item. */
+template <typename Network> class NetworkNode : public ClassifierNode {
+protected:
+    NetworkNode(const NodeContext& ctx, int64_t item_dims, Network network)
+        : ClassifierNode(ctx, item_dims), net_(std::move(network)) {
+        adopt(net_.ptr());
+    }
+    torch::Tensor forward(const torch::Tensor& items) override { return net_->forward(items); }
+
+private:
+    Network net_;
+};
+
+class Cnn9Node : public NetworkNode<Cnn9> {
 public:
     explicit Cnn9Node(const NodeContext& ctx)
-        : ClassifierNode(ctx, 3), in_channels_(ctx.params.integer("in_channels")),
-          net_(in_channels_, widthList(ctx, "widths", 4), ctx.params.integer("n_classes"),
-               ctx.params.real("dropout")) {
-        adopt(net_.ptr());
-    }
+        : NetworkNode(ctx, 3,
+                      Cnn9(ctx.params.integer("in_channels"), widthList(ctx, "widths", 4),
+                           ctx.params.integer("n_classes"), ctx.params.real("dropout"))),
+          in_channels_(ctx.params.integer("in_channels")) {}
 
 protected:
-    torch::Tensor forward(const torch::Tensor& items) override { return net_->forward(items); }
     void checkItem(torch::IntArrayRef item) const override { checkImage(item, in_channels_); }
 
 private:
     int64_t in_channels_;
-    Cnn9 net_;
 };
 
-class Vgg14Node : public ClassifierNode {
+class Vgg14Node : public NetworkNode<Vgg14> {
 public:
     explicit Vgg14Node(const NodeContext& ctx)
-        : ClassifierNode(ctx, 3), in_channels_(ctx.params.integer("in_channels")),
-          net_(in_channels_, widthList(ctx, "widths", 4), ctx.params.integer("fc_width"),
-               ctx.params.integer("n_classes"), ctx.params.real("dropout")) {
-        adopt(net_.ptr());
-    }
+        : NetworkNode(ctx, 3,
+                      Vgg14(ctx.params.integer("in_channels"), widthList(ctx, "widths", 4),
+                            ctx.params.integer("fc_width"), ctx.params.integer("n_classes"),
+                            ctx.params.real("dropout"))),
+          in_channels_(ctx.params.integer("in_channels")) {}
 
 protected:
-    torch::Tensor forward(const torch::Tensor& items) override { return net_->forward(items); }
     void checkItem(torch::IntArrayRef item) const override { checkImage(item, in_channels_); }
 
 private:
     int64_t in_channels_;
-    Vgg14 net_;
 };
 
-class EmbeddingMlpNode : public ClassifierNode {
+class EmbeddingMlpNode : public NetworkNode<EmbeddingMlp> {
 public:
     explicit EmbeddingMlpNode(const NodeContext& ctx)
-        : ClassifierNode(ctx, 1), in_features_(ctx.params.integer("in_features")),
-          net_(in_features_, widthList(ctx, "hidden"), ctx.params.integer("n_classes"),
-               ctx.params.real("dropout"), ctx.params.flag("batch_norm")) {
-        adopt(net_.ptr());
-    }
+        : NetworkNode(ctx, 1,
+                      EmbeddingMlp(ctx.params.integer("in_features"), widthList(ctx, "hidden"),
+                                   ctx.params.integer("n_classes"), ctx.params.real("dropout"),
+                                   ctx.params.flag("batch_norm"))),
+          in_features_(ctx.params.integer("in_features")) {}
 
 protected:
-    torch::Tensor forward(const torch::Tensor& items) override { return net_->forward(items); }
     void checkItem(torch::IntArrayRef item) const override {
         if (item[0] != in_features_)
             throw std::invalid_argument("input 'in' has " + std::to_string(item[0]) +
@@ -75,7 +83,6 @@ protected:
 
 private:
     int64_t in_features_;
-    EmbeddingMlp net_;
 };
 
 std::vector<ParamSpec> withClassifierParams(std::vector<ParamSpec> own) {
