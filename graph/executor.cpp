@@ -134,6 +134,67 @@ std::map<std::string, Value> Executor::run(const std::map<std::string, Value>& i
     return collect(produced);
 }
 
+std::map<std::string, Ports> Executor::runPart(const std::map<std::string, Value>& inputs,
+                                               const std::map<std::string, Ports>& given,
+                                               const std::vector<std::string>& wanted,
+                                               const RunOptions& options) {
+    const auto& steps = plan_.steps();
+    auto stepOfId = [&](const std::string& id) {
+        size_t v = 0;
+        try {
+            v = graph_.find(id);
+        } catch (const std::out_of_range&) {
+            throw std::invalid_argument("Executor::runPart: no node or input '" + id + "'");
+        }
+        int s = plan_.stepOf(v);
+        if (s < 0)
+            throw std::invalid_argument("Executor::runPart: '" + id + "' is not needed by any output");
+        return static_cast<size_t>(s);
+    };
+    std::vector<char> is_given(steps.size(), 0), active(steps.size(), 0);
+    for (const auto& [id, ports] : given)
+        is_given[stepOfId(id)] = 1;
+    // Walk back from the wanted steps; given steps end the walk.
+    std::vector<size_t> stack;
+    for (const auto& id : wanted)
+        stack.push_back(stepOfId(id));
+    while (!stack.empty()) {
+        size_t s = stack.back();
+        stack.pop_back();
+        if (active[s])
+            continue;
+        active[s] = 1;
+        if (!is_given[s])
+            for (size_t n : steps[s].needs)
+                stack.push_back(n);
+    }
+
+    std::optional<torch::NoGradGuard> no_grad;
+    if (!options.training)
+        no_grad.emplace();
+    std::vector<Ports> produced(steps.size());
+    for (size_t s = 0; s < steps.size(); ++s) {
+        if (!active[s])
+            continue;
+        const auto& vx = graph_.vertex(steps[s].vertex);
+        if (is_given[s]) {
+            produced[s] = given.at(vx.id);
+        } else if (vx.is_input) {
+            auto it = inputs.find(vx.id);
+            if (it == inputs.end())
+                throw Error(graph_.preset().locate("/inputs"),
+                            "no value given for graph input '" + vx.id + "'");
+            produced[s][""] = it->second;
+        } else {
+            produced[s] = graph_.node(steps[s].vertex).process(gather(s, produced));
+        }
+    }
+    std::map<std::string, Ports> out;
+    for (const auto& id : wanted)
+        out[id] = produced[stepOfId(id)];
+    return out;
+}
+
 void Executor::prepareStream(const StreamSpec& spec) {
     // Ask every node, so that one error names all the nodes that stand in the way.
     std::string refusing;

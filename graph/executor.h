@@ -43,6 +43,17 @@ public:
     /** Offline run: values for every graph input, by input name; returns values by output name. */
     std::map<std::string, Value> run(const std::map<std::string, Value>& inputs,
                                      const RunOptions& options = {});
+    /**
+     * Runs part of the graph, for training: the steps that the `wanted` nodes need, given the
+     * outputs of some vertices (`given`, by node or graph-input id; a graph input's value sits on
+     * port ""). Given steps, and steps that only given ones need, are not run. Graph inputs the
+     * remaining steps read come from `inputs`. Returns the wanted nodes' outputs by node id. Runs
+     * one step at a time, in plan order (training graphs are chains; autograd needs one thread).
+     */
+    std::map<std::string, Ports> runPart(const std::map<std::string, Value>& inputs,
+                                         const std::map<std::string, Ports>& given,
+                                         const std::vector<std::string>& wanted,
+                                         const RunOptions& options = {});
     /** Per-step timings of the last offline run, in plan order. */
     const std::vector<StepTiming>& timings() const { return timings_; }
 

@@ -4,9 +4,17 @@
 
 #include <ATen/Parallel.h>
 
+#include <malloc.h>
+
+#include <limits>
 #include <thread>
 
 namespace avgraph::host {
+
+void configureAllocator() {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+}
 
 void configureThreads(int threads) {
     int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -5,6 +5,7 @@
 
 #include "graph/error.h"
 #include "host/cli/commands.h"
+#include "host/runtime.h"
 #include "host/version.h"
 
 #include <iostream>
@@ -12,6 +13,7 @@
 namespace avgraph::host {
 
 int cliMain(int argc, char** argv) {
+    configureAllocator();
     CLI::App app{"avgraph: acoustic scene classification as a graph of LibTorch nodes"};
     app.set_version_flag("--version", AVGRAPH_VERSION);
     app.require_subcommand(1);
@@ -28,6 +30,7 @@ int cliMain(int argc, char** argv) {
     addReportCommand(app, global);
     addDataCommand(app, global);
     addEvalCommand(app, global);
+    addTrainCommand(app, global);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

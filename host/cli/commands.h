@@ -47,5 +47,6 @@ void addBenchCommand(CLI::App& app, const GlobalOptions& global);
 void addReportCommand(CLI::App& app, const GlobalOptions& global);
 void addDataCommand(CLI::App& app, const GlobalOptions& global);
 void addEvalCommand(CLI::App& app, const GlobalOptions& global);
+void addTrainCommand(CLI::App& app, const GlobalOptions& global);
 
 } // namespace avgraph::host

@@ -3,8 +3,8 @@
 #include "host/cli/commands.h"
 
 #include "graph/error.h"
-#include "host/audio_input.h"
 #include "host/datasets/dataset.h"
+#include "host/evaluation.h"
 #include "host/metrics/report.h"
 #include "host/progress_bar.h"
 
@@ -29,13 +29,6 @@ struct EvalSettings {
     std::string plot_format = "svg";
     bool no_plots = false;
 };
-
-std::string shapeText(const torch::Tensor& t) {
-    std::string s = "[";
-    for (int64_t d = 0; d < t.dim(); ++d)
-        s += (d ? ", " : "") + std::to_string(t.size(d));
-    return s + "]";
-}
 
 std::string joinNames(const std::vector<std::string>& names) {
     std::string s;
@@ -71,21 +64,6 @@ GraphOptions withWeights(const EvalSettings& settings, const GlobalOptions& glob
     return options;
 }
 
-/** The output that holds the class probabilities: "probabilities", else the only output. */
-std::string probabilityOutput(const Preset& preset) {
-    std::vector<std::string> names;
-    for (const auto& o : preset.outputs())
-        names.push_back(o.name);
-    if (std::find(names.begin(), names.end(), "probabilities") != names.end())
-        return "probabilities";
-    if (names.size() == 1)
-        return names.front();
-    throw Error(preset.locate("/outputs"),
-                "`avgraph eval` reads class probabilities from the output named \"probabilities\", or "
-                "from the only output; this preset has " +
-                    (names.empty() ? std::string("no outputs") : "the outputs " + joinNames(names)));
-}
-
 void evalCommand(const EvalSettings& settings, const GlobalOptions& global) {
     // The dataset first: its problems are cheaper to find than a model's.
     DatasetOptions data_options;
@@ -108,100 +86,9 @@ void evalCommand(const EvalSettings& settings, const GlobalOptions& global) {
         throw Error(preset.locate("/inputs"),
                     "`avgraph eval` feeds audio clips to a preset with one audio input; this preset has " +
                         std::to_string(preset.inputs().size()));
-    const PresetInput& input = preset.inputs()[0];
-    const std::string output = probabilityOutput(preset);
 
-    metrics::Predictions predictions;
-    predictions.classes = ds.classes;
-    for (size_t i : split.train) {
-        if (!ds.clips[i].city.empty())
-            predictions.train_cities.insert(ds.clips[i].city);
-        if (!ds.clips[i].device.empty())
-            predictions.train_devices.insert(ds.clips[i].device);
-    }
-
-    // column[c]: the model's output column of dataset class c (set from the first batch).
-    std::vector<int64_t> column;
-    auto mapClasses = [&](const Value& value) {
-        const torch::Tensor& t = value.tensor;
-        auto n_classes = static_cast<int64_t>(ds.classes.size());
-        if (t.size(1) != n_classes)
-            throw Error(preset.locate("/outputs/" + pointerToken(output)),
-                        "the model gives " + std::to_string(t.size(1)) + " classes (output \"" + output +
-                            "\" " + shapeText(t) + "), the dataset has " + std::to_string(n_classes) + " (" +
-                            joinNames(ds.classes) + ")");
-        column.resize(ds.classes.size());
-        if (value.class_names.empty()) { // the model's columns are the dataset's classes in order
-            for (int64_t c = 0; c < n_classes; ++c)
-                column[c] = c;
-            return;
-        }
-        for (size_t c = 0; c < ds.classes.size(); ++c) {
-            auto it = std::find(value.class_names.begin(), value.class_names.end(), ds.classes[c]);
-            if (it == value.class_names.end())
-                throw Error(preset.locate("/outputs/" + pointerToken(output)),
-                            "the dataset's class \"" + ds.classes[c] +
-                                "\" is not one of the model's class names (" + joinNames(value.class_names) +
-                                ")");
-            column[c] = it - value.class_names.begin();
-        }
-    };
-
-    ProgressBar progress(split.test.size(), stderrIsTerminal());
-    std::vector<Value> batch;
-    std::vector<size_t> batch_clips;
-    size_t done = 0;
-    auto flush = [&] {
-        if (batch.empty())
-            return;
-        std::map<std::string, Value> results;
-        try {
-            results = loaded.executor->run({{input.name, stackClips(batch)}});
-        } catch (const Error& e) {
-            std::string names;
-            for (size_t i : batch_clips)
-                names += (names.empty() ? "" : ", ") + ds.clips[i].path.string();
-            throw Error(e.where(), e.message() + " (clips " + names + ")");
-        }
-        const Value& value = results.at(output);
-        torch::Tensor t = value.tensor;
-        if (t.dim() != 2 || t.size(0) != static_cast<int64_t>(batch.size()))
-            throw Error(preset.locate("/outputs/" + pointerToken(output)),
-                        "output \"" + output + "\" has shape " + shapeText(t) + " for a batch of " +
-                            std::to_string(batch.size()) +
-                            " clip(s); `avgraph eval` needs [batch, classes] class probabilities");
-        if (column.empty())
-            mapClasses(value);
-        t = t.to(torch::kCPU, torch::kDouble).contiguous();
-        if (t.min().item<double>() < 0.0 || t.max().item<double>() > 1.0 ||
-            (t.sum(1) - 1.0).abs().max().item<double>() > metrics::kSumTolerance)
-            throw Error(preset.locate("/outputs/" + pointerToken(output)),
-                        "output \"" + output +
-                            "\" does not hold class probabilities (values in [0, 1] summing to 1 per "
-                            "clip); end the preset with models.softmax");
-        auto a = t.accessor<double, 2>();
-        for (size_t b = 0; b < batch.size(); ++b) {
-            const Clip& clip = ds.clips[batch_clips[b]];
-            std::vector<double> p(column.size());
-            for (size_t c = 0; c < column.size(); ++c)
-                p[c] = a[static_cast<int64_t>(b)][column[c]];
-            predictions.add(clip.file, clip.label, std::move(p), clip.city, clip.device);
-        }
-        done += batch.size();
-        progress.update(done, ds.clips[batch_clips.back()].path.filename().string());
-        batch.clear();
-        batch_clips.clear();
-    };
-    for (size_t i : split.test) {
-        Value clip = loadAudioFor(ds.clips[i].path, input);
-        if (!batch.empty() &&
-            (!sameShape(batch[0], clip) || static_cast<int>(batch.size()) >= settings.batch))
-            flush();
-        batch.push_back(std::move(clip));
-        batch_clips.push_back(i);
-    }
-    flush();
-    progress.finish();
+    metrics::Predictions predictions =
+        predictClips(*loaded.executor, ds, split.test, split.train, settings.batch, stderrIsTerminal());
 
     metrics::ReportOptions options;
     options.plot_format = metrics::parsePlotFormat(settings.plot_format);

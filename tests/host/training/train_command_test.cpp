@@ -1,0 +1,189 @@
+// avgraph train on real ESC-10 clips: a short training that learns, the evaluation it ends with
+// (checked against `avgraph eval` of the weights it wrote), a resumed run after a kill that ends
+// with the same weights as an uninterrupted one, and the errors a user meets.
+#include "host/metrics/training_log.h"
+#include "tests/test_support.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+using namespace avgraph;
+using test::runAvgraph;
+namespace fs = std::filesystem;
+
+namespace {
+std::string q(const fs::path& p) { return test::shellQuote(p.string()); }
+fs::path tinyPreset() { return test::sourceDir() / "tests/data/presets/train-cnn9-tiny.json"; }
+
+/** A CSV list of the ESC-10 dog barks and rain clips (80 real clips, 5 folds from the file names). */
+fs::path writeTwoClassList(const fs::path& dir) {
+    fs::path list = dir / "dog-rain.csv";
+    std::ofstream out(list);
+    out << "path,label,fold\n";
+    for (const char* cls : {"001 - Dog bark", "002 - Rain"})
+        for (const auto& e : fs::directory_iterator(test::sharedDir() / "data/esc10" / cls))
+            if (e.path().extension() == ".ogg")
+                out << "\"" << e.path().string() << "\"," << (cls[2] == '1' ? "dog" : "rain") << ","
+                    << e.path().filename().string().substr(0, 1) << "\n";
+    return list;
+}
+
+/** Every tensor of a LibTorch archive written by saveWeights, by name. */
+std::map<std::string, torch::Tensor> readArchive(const fs::path& file) {
+    torch::serialize::InputArchive archive;
+    archive.load_from(file.string());
+    std::map<std::string, torch::Tensor> out;
+    std::function<void(torch::serialize::InputArchive&, const std::string&)> walk =
+        [&](torch::serialize::InputArchive& a, const std::string& prefix) {
+            for (const auto& key : a.keys()) {
+                torch::Tensor t;
+                if (a.try_read(key, t) || a.try_read(key, t, true)) {
+                    out[prefix + key] = t;
+                    continue;
+                }
+                torch::serialize::InputArchive sub;
+                if (a.try_read(key, sub))
+                    walk(sub, prefix + key + ".");
+            }
+        };
+    walk(archive, "");
+    return out;
+}
+
+double maxDifference(const fs::path& a, const fs::path& b) {
+    auto x = readArchive(a), y = readArchive(b);
+    REQUIRE(x.size() == y.size());
+    REQUIRE(!x.empty());
+    double worst = 0.0;
+    for (const auto& [name, t] : x) {
+        REQUIRE(y.count(name));
+        worst = std::max(worst,
+                         (t.to(torch::kDouble) - y.at(name).to(torch::kDouble)).abs().max().item<double>());
+    }
+    return worst;
+}
+
+size_t lines(const fs::path& file) {
+    std::ifstream in(file);
+    size_t n = 0;
+    std::string line;
+    while (std::getline(in, line))
+        n += !line.empty();
+    return n;
+}
+} // namespace
+
+TEST_CASE("avgraph train learns dog barks from rain on real clips and scores the test fold",
+          "[cli][training]") {
+    test::ScratchDir dir;
+    fs::path list = writeTwoClassList(dir.path());
+    fs::path run = dir / "run";
+    auto r = runAvgraph("train " + q(tinyPreset()) + " --data " + q(list) + " --fold 5 --out " + q(run) +
+                        " --threads 2 --no-plots");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("trained 8 epochs") &&
+                             Catch::Contains("wrote " + (run / "weights.pt").string()));
+
+    auto log = metrics::readTrainingLog(run / "log.jsonl");
+    REQUIRE(log.size() == 8);
+    for (size_t i = 0; i < log.size(); ++i)
+        CHECK(log[i].epoch == static_cast<int>(i) + 1);
+    // Learning: the last epoch's loss is well below the first's (mixup keeps it above zero).
+    CHECK(*log.back().train_loss < 0.8 * *log.front().train_loss);
+
+    // The evaluation it ends with: 16 test clips of fold 5, far better than chance on two classes.
+    nlohmann::json metrics;
+    std::ifstream(run / "eval/metrics.json") >> metrics;
+    CHECK(metrics["overall"]["clips"] == 16);
+    const double accuracy = metrics["overall"]["accuracy"]["overall"];
+    CHECK(accuracy >= 0.8);
+
+    // `avgraph eval` with the written weights scores the same clips the same way.
+    fs::path eval = dir / "eval";
+    auto e = runAvgraph("eval " + q(tinyPreset()) + " --data " + q(list) + " --fold 5 --weights " +
+                        q(run / "weights.pt") + " --out " + q(eval) + " --no-plots");
+    INFO(e.output);
+    REQUIRE(e.exit_code == 0);
+    nlohmann::json again;
+    std::ifstream(eval / "metrics.json") >> again;
+    CHECK(again["overall"]["accuracy"] == metrics["overall"]["accuracy"]);
+    CHECK(double(again["overall"]["log_loss"]) ==
+          Approx(double(metrics["overall"]["log_loss"])).epsilon(1e-6));
+
+    // A finished run is not overwritten by a second one.
+    auto twice = runAvgraph("train " + q(tinyPreset()) + " --data " + q(list) + " --fold 5 --out " + q(run));
+    CHECK(twice.exit_code == 1);
+    CHECK_THAT(twice.output, Catch::Contains("already holds a training run") && Catch::Contains("--resume"));
+}
+
+TEST_CASE("avgraph train --resume after a kill ends with the weights of an uninterrupted run",
+          "[cli][training]") {
+    test::ScratchDir dir;
+    fs::path list = writeTwoClassList(dir.path());
+    const std::string common =
+        "train " + q(tinyPreset()) + " --data " + q(list) + " --fold 5 --epochs 10 --threads 2 --no-eval";
+    fs::path whole = dir / "whole", killed = dir / "killed";
+    auto r = runAvgraph(common + " --out " + q(whole));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+
+    // Start the second run, and SIGKILL it once two epochs are checkpointed.
+    auto started = test::runShell(test::shellQuote(test::avgraphExe().string()) + " " + common + " --out " +
+                                  q(killed) + " > /dev/null 2>&1 & echo $!");
+    const pid_t pid = std::stoi(started.output);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (lines(killed / "log.jsonl") < 2 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ::kill(pid, SIGKILL);
+    test::runShell("while kill -0 " + std::to_string(pid) + " 2>/dev/null; do sleep 0.01; done");
+    const size_t epochs_before_kill = lines(killed / "log.jsonl");
+    INFO("epochs logged before the kill: " << epochs_before_kill);
+    REQUIRE(epochs_before_kill >= 2);
+    REQUIRE(epochs_before_kill < 10); // killed mid-run, else this test proves nothing
+    CHECK_FALSE(fs::exists(killed / "weights.pt"));
+
+    auto resumed = runAvgraph(common + " --out " + q(killed) + " --resume");
+    INFO(resumed.output);
+    REQUIRE(resumed.exit_code == 0);
+    CHECK_THAT(resumed.output, Catch::Contains("resuming"));
+    CHECK(lines(killed / "log.jsonl") == 10);
+    // The same arithmetic in the same order: equal to the last bit.
+    CHECK(maxDifference(whole / "weights.pt", killed / "weights.pt") == 0.0);
+}
+
+TEST_CASE("avgraph train refuses what it cannot train, naming the problem", "[cli][training]") {
+    test::ScratchDir dir;
+    fs::path list = writeTwoClassList(dir.path());
+    auto noTrainable = runAvgraph("train " + q(test::sourceDir() / "presets/features/logmel.json") +
+                                  " --data " + q(list) + " --out " + q(dir / "a"));
+    CHECK(noTrainable.exit_code == 1);
+    CHECK_THAT(noTrainable.output, Catch::Contains("needs a trainable node"));
+
+    auto wrongClasses = runAvgraph("train " + q(tinyPreset()) + " --set cnn9.n_classes=3 --data " + q(list) +
+                                   " --fold 5 --epochs 1 --out " + q(dir / "b"));
+    CHECK(wrongClasses.exit_code == 1);
+    CHECK_THAT(wrongClasses.output,
+               Catch::Contains("cnn9") && Catch::Contains("gives 3 classes, the dataset has 2"));
+
+    auto badFold =
+        runAvgraph("train " + q(tinyPreset()) + " --data " + q(list) + " --fold x --out " + q(dir / "c"));
+    CHECK(badFold.exit_code == 1);
+    CHECK_THAT(badFold.output, Catch::Contains("--fold takes a fold number or \"all\""));
+
+    auto noResume = runAvgraph("train " + q(tinyPreset()) + " --data " + q(list) +
+                               " --fold 5 --epochs 1 --out " + q(dir / "d") + " --no-eval");
+    REQUIRE(noResume.exit_code == 0);
+    auto changed = runAvgraph("train " + q(tinyPreset()) + " --data " + q(list) +
+                              " --fold 5 --epochs 2 --out " + q(dir / "d") + " --no-eval --resume");
+    CHECK(changed.exit_code == 1);
+    CHECK_THAT(changed.output,
+               Catch::Contains("checkpoint.pt") && Catch::Contains("same preset, data and settings"));
+}
