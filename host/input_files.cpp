@@ -46,6 +46,31 @@ void addListed(const fs::path& list, std::vector<fs::path>& out) {
 }
 } // namespace
 
+Shard parseShard(const std::string& text, const std::string& option) {
+    // Digits only (no sign, no spaces): std::stoul would take " 2" or "-1" (wrapping to a huge count).
+    auto number = [](const std::string& s, size_t& value) {
+        if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos)
+            return false;
+        value = std::stoul(s);
+        return true;
+    };
+    const auto slash = text.find('/');
+    Shard shard;
+    if (slash == std::string::npos || !number(text.substr(0, slash), shard.index) ||
+        !number(text.substr(slash + 1), shard.count))
+        throw Error({}, option + " " + text + ": expected INDEX/COUNT, e.g. 1/4 (shard 1 of 4)");
+    if (shard.count < 1 || shard.index < 1 || shard.index > shard.count)
+        throw Error({}, option + " " + text + ": expected 1 <= INDEX <= COUNT (shards are numbered 1 to " +
+                            std::to_string(shard.count) + ")");
+    return shard;
+}
+
+std::pair<size_t, size_t> shardRange(size_t total, const Shard& shard) {
+    const size_t k = shard.index - 1, base = total / shard.count, extra = total % shard.count;
+    const size_t begin = k * base + std::min(k, extra);
+    return {begin, begin + base + (k < extra ? 1 : 0)};
+}
+
 bool isAudioFileName(const fs::path& file) {
     static const std::set<std::string> known{".wav",  ".wave", ".flac", ".ogg",  ".oga",
                                              ".opus", ".mp3",  ".aif",  ".aiff", ".aifc",

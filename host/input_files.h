@@ -5,6 +5,7 @@
  */
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace avgraph::host {
@@ -18,6 +19,19 @@ struct InputFile {
 
 /** Expands the --input arguments; throws avgraph::Error naming what was not found. */
 std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments);
+
+/** One of `count` parts of an input list (`avgraph run --shard INDEX/COUNT`, INDEX 1-based). */
+struct Shard {
+    size_t index = 1;
+    size_t count = 1;
+};
+
+/** Reads "i/n" with 1 <= i <= n; throws avgraph::Error naming `option` and what was expected. */
+Shard parseShard(const std::string& text, const std::string& option = "--shard");
+
+/** The half-open range [begin, end) of shard `shard` of `total` items: contiguous, in order, sizes differing
+ *  by at most one, the first shards taking the extra ones, so the n shards cover each item exactly once. */
+std::pair<size_t, size_t> shardRange(size_t total, const Shard& shard);
 
 /** Whether a file name has an extension libsndfile decodes (wav, flac, ogg, ...). */
 bool isAudioFileName(const std::filesystem::path& file);

@@ -3,7 +3,12 @@
 #include "graph/error.h"
 #include "host/npy.h"
 
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <fstream>
+#include <sys/file.h>
+#include <unistd.h>
 
 namespace avgraph::host {
 
@@ -44,13 +49,36 @@ fs::path OutputFolder::writeNpy(const fs::path& relative, const torch::Tensor& t
 }
 
 void OutputFolder::saveManifest() const {
-    fs::path tmp = dir_ / (std::string(kManifest) + ".tmp");
+    // Shards of one input list (`avgraph run --shard`) may write into one folder at the same time: under an
+    // exclusive lock on the folder, keep what the others recorded since this run read the manifest, and
+    // write through a temporary file of this process, so that no run's entries are lost.
+    const int lock = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
+        const std::string reason = std::strerror(errno);
+        if (lock >= 0)
+            ::close(lock);
+        throw Error({dir_.string(), "", "", 0, 0}, "cannot lock the output folder: " + reason);
+    }
+    std::set<std::string> all = ours_;
+    {
+        std::ifstream in(dir_ / kManifest);
+        std::string line;
+        while (std::getline(in, line))
+            if (!line.empty())
+                all.insert(line);
+    }
+    fs::path tmp = dir_ / (std::string(kManifest) + ".tmp-" + std::to_string(::getpid()));
     {
         std::ofstream out(tmp);
-        for (const auto& k : ours_)
+        for (const auto& k : all)
             out << k << "\n";
     }
-    fs::rename(tmp, dir_ / kManifest);
+    std::error_code ec;
+    fs::rename(tmp, dir_ / kManifest, ec);
+    ::close(lock); // releases the lock
+    if (ec)
+        throw Error({(dir_ / kManifest).string(), "", "", 0, 0},
+                    "cannot write the manifest: " + ec.message());
 }
 
 torch::Tensor clipOf(const Value& value, int64_t index) {

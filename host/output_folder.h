@@ -20,7 +20,8 @@ public:
 
     /** Writes `relative` (e.g. "dog/logmel.npy") as float32 .npy; returns the full path. */
     std::filesystem::path writeNpy(const std::filesystem::path& relative, const torch::Tensor& tensor);
-    /** Records what was written, so a later run may replace it. Called after every file too. */
+    /** Records what was written, so a later run may replace it, keeping what runs writing into the folder at
+     *  the same time (shards) recorded. Called after every file too. */
     void saveManifest() const;
 
     const std::filesystem::path& dir() const { return dir_; }

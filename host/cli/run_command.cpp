@@ -12,6 +12,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 
 namespace avgraph::host {
 
@@ -21,6 +22,7 @@ struct RunSettings {
     GraphOptions graph;
     std::vector<std::string> inputs;
     std::string output;
+    std::string shard; ///< "i/n": only the i-th of n contiguous parts of the sorted input list
     int batch = 8;
     bool profile = false;
     bool serial = false;
@@ -35,6 +37,8 @@ std::string shapeText(const torch::Tensor& t) {
 }
 
 void runCommand(const RunSettings& settings, const GlobalOptions& global) {
+    const std::optional<Shard> shard =
+        settings.shard.empty() ? std::nullopt : std::optional<Shard>(parseShard(settings.shard));
     LoadedGraph loaded = loadGraph(settings.graph, global);
     const Preset& preset = loaded.graph->preset();
     if (preset.inputs().size() != 1)
@@ -44,8 +48,23 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
                         std::to_string(preset.inputs().size()));
     const PresetInput& input = preset.inputs()[0];
     auto files = expandInputs(settings.inputs);
+    const size_t all_inputs = files.size();
+    if (shard) {
+        // Split after expandInputs, which fixed the order and each input's output path from the whole list:
+        // the shards write exactly the files an unsharded run writes, each once.
+        const auto [begin, end] = shardRange(files.size(), *shard);
+        files = std::vector<InputFile>(files.begin() + static_cast<std::ptrdiff_t>(begin),
+                                       files.begin() + static_cast<std::ptrdiff_t>(end));
+        if (files.empty()) {
+            std::cout << "shard " << settings.shard << " is empty: " << all_inputs
+                      << " input(s) make fewer shards; nothing to do\n";
+            return;
+        }
+        std::cout << "shard " << settings.shard << ": inputs " << begin + 1 << " to " << end << " of "
+                  << all_inputs << "\n";
+    }
     OutputFolder out(settings.output);
-    bool single = files.size() == 1;
+    bool single = all_inputs == 1;
     ProgressBar progress(files.size(), !single && stderrIsTerminal());
     ProfileReport profile;
     RunOptions options;
@@ -147,6 +166,10 @@ void addRunCommand(CLI::App& app, const GlobalOptions& global) {
            "-o,--output", settings->output,
            "Output folder: OUTPUT/<output>.npy for one input, OUTPUT/<input path>/<output>.npy for many")
         ->required();
+    cmd->add_option("--shard", settings->shard,
+                    "Only part I of N of the sorted inputs (1-based, e.g. 2/4): N runs with 1/N to N/N, at "
+                    "once or on other machines, write the same files as one run, each once")
+        ->type_name("I/N");
     cmd->add_option("--batch", settings->batch, "Clips of equal length per batch")
         ->default_val(8)
         ->check(CLI::Range(1, 4096));
