@@ -14,8 +14,10 @@ namespace {
 const double kPi = std::acos(-1.0);
 
 Preset presetWithTrain(const std::string& train) {
-    return Preset::parse(R"({"avgraph": 1, "nodes": {"stft": {"type": "features.stft"}}, "edges": [], "outputs": {}, "train": )" + train + "}",
-                         "train.json");
+    return Preset::parse(
+        R"({"avgraph": 1, "nodes": {"stft": {"type": "features.stft"}}, "edges": [], "outputs": {"s": "stft"}, "train": )" +
+            train + "}",
+        "train.json");
 }
 
 std::string errorOf(const std::string& train) {
