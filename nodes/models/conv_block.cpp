@@ -20,6 +20,10 @@ torch::Tensor ConvBlockImpl::forward(torch::Tensor x) {
     return x;
 }
 
+torch::Tensor preferredLayout(const torch::Tensor& x) {
+    return x.dim() == 4 && x.device().is_cpu() ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
+}
+
 void initKong(torch::nn::Module& module) {
     torch::NoGradGuard no_grad;
     for (auto& m : module.modules(/*include_self=*/false)) {

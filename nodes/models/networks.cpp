@@ -17,6 +17,7 @@ Cnn9Impl::Cnn9Impl(int64_t in_channels, std::vector<int64_t> widths, int64_t n_c
 }
 
 torch::Tensor Cnn9Impl::forward(torch::Tensor x) {
+    x = preferredLayout(x);
     for (size_t i = 0; i < blocks_.size(); ++i) {
         x = blocks_[i]->forward(x);
         if (i + 1 < blocks_.size()) // Kong's fourth pooling is 1×1: the identity
@@ -43,6 +44,7 @@ Vgg14Impl::Vgg14Impl(int64_t in_channels, std::vector<int64_t> widths, int64_t f
 }
 
 torch::Tensor Vgg14Impl::forward(torch::Tensor x) {
+    x = preferredLayout(x);
     const auto drop = F::DropoutFuncOptions().p(dropout_).training(is_training());
     for (size_t i = 0; i < blocks_.size(); ++i) {
         x = blocks_[i]->forward(x);
