@@ -71,11 +71,14 @@ bool isLoopback(const std::string& address) {
     return address == "localhost" || address == "::1" || address.rfind("127.", 0) == 0;
 }
 
-/** c10 errors carry a C++ backtrace in what(); users need the message only. */
+/** c10 errors carry a C++ backtrace in what(); users need the message only (without a final full stop:
+ * it is quoted inside a sentence). */
 std::string reason(const std::exception& e) {
-    if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e))
-        return c10_error->what_without_backtrace();
-    return e.what();
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    std::string text = c10_error ? c10_error->what_without_backtrace() : e.what();
+    while (!text.empty() && (text.back() == '.' || text.back() == '\n' || text.back() == ' '))
+        text.pop_back();
+    return text;
 }
 
 } // namespace
@@ -147,9 +150,8 @@ std::unique_ptr<DataParallel> DataParallel::fromEnvironment() {
     if (const char* backend = environment("AVGRAPH_DIST_BACKEND");
         backend && std::string(backend) != "gloo") {
         if (std::string(backend) == "nccl")
-            badVariable("AVGRAPH_DIST_BACKEND", backend,
-                        "gloo: this LibTorch is a CPU build without NCCL (NCCL needs a CUDA LibTorch built "
-                        "with it)");
+            throw Error({}, "AVGRAPH_DIST_BACKEND='nccl': this LibTorch is a CPU build without NCCL (NCCL "
+                            "needs a CUDA LibTorch built with it); expected gloo");
         badVariable("AVGRAPH_DIST_BACKEND", backend, "gloo");
     }
 
