@@ -1,10 +1,14 @@
 #pragma once
 // What the suites share: where things are, scratch folders, and running the avgraph CLI.
+#include <arpa/inet.h>
 #include <cstdio>
 #include <filesystem>
+#include <netinet/in.h>
 #include <random>
 #include <string>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace avgraph::test {
 
@@ -71,6 +75,24 @@ inline CommandResult runShell(const std::string& command) {
 /** Runs `avgraph` with already-quoted arguments. */
 inline CommandResult runAvgraph(const std::string& arguments) {
     return runShell(shellQuote(avgraphExe().string()) + " " + arguments);
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (bind port 0, read it, close); -1 on failure. */
+inline int freePort() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;
+    socklen_t length = sizeof address;
+    int port = -1;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+        port = ntohs(address.sin_port);
+    close(fd);
+    return port;
 }
 
 } // namespace avgraph::test

@@ -7,7 +7,9 @@
 #include "host/evaluation.h"
 #include "host/metrics/report.h"
 #include "host/progress_bar.h"
+#include "host/training/distributed.h"
 #include "host/training/trainer.h"
+#include "nodes/models/batch_norm.h"
 
 #include <nlohmann/json.hpp>
 
@@ -74,6 +76,20 @@ public:
         : settings_(settings), global_(global) {}
 
     void run() {
+        // Data-parallel when launched as ranks of a group (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
+        dp_ = training::DataParallel::fromEnvironment();
+        if (dp_) {
+            collective_.rank = dp_->rank();
+            collective_.world_size = dp_->worldSize();
+            collective_.allreduce_sum = [this](std::vector<torch::Tensor>& t) { dp_->allreduceSum(t); };
+            collective_.broadcast = [this](std::vector<torch::Tensor>& t) { dp_->broadcast(t, 0); };
+            nodes::setBatchStatsReducer(dp_->batchStatsReducer());
+        }
+        struct ResetReducer {
+            ~ResetReducer() { nodes::setBatchStatsReducer({}); }
+        } reset_reducer;
+        leader_ = collective_.rank == 0;
+
         DatasetOptions data_options;
         if (!settings_.format.empty())
             data_options.format = parseFormatName(settings_.format);
@@ -128,11 +144,11 @@ public:
         std::vector<FoldOutcome> outcomes;
         for (int fold : folds) {
             fs::path dir = cv ? run_dir / ("fold" + std::to_string(fold)) : run_dir;
-            if (cv)
+            if (cv && leader_)
                 std::cerr << "== fold " << fold << " of " << folds.size() << " ==\n";
             outcomes.push_back(trainFold(fold, dir));
         }
-        if (cv && !settings_.no_eval)
+        if (cv && !settings_.no_eval && leader_)
             writeCrossValidation(run_dir, outcomes);
     }
 
@@ -144,7 +160,7 @@ private:
 
         torch::manual_seed(config_.seed);
         LoadedGraph loaded = loadGraph(settings_.graph, global_);
-        training::Trainer trainer(*loaded.graph, *loaded.executor, config_);
+        training::Trainer trainer(*loaded.graph, *loaded.executor, config_, collective_);
         training::TrainOptions options;
         options.run_dir = dir;
         options.resume = settings_.resume;
@@ -153,6 +169,8 @@ private:
         FoldOutcome outcome;
         outcome.fold = fold;
         outcome.training = trainer.fit(ds_, split, *cache_, options);
+        if (!leader_) // the other ranks only help train; rank 0 reports and evaluates
+            return outcome;
         const auto& r = outcome.training;
         std::cout << "trained " << r.epochs_run << " epochs";
         if (r.samples_per_second > 0.0)
@@ -229,6 +247,9 @@ private:
     Dataset ds_;
     training::TrainConfig config_;
     LoadedGraph front_;
+    std::unique_ptr<training::DataParallel> dp_;
+    training::Collective collective_;
+    bool leader_ = true;
     std::unique_ptr<training::FeatureCache> cache_;
 };
 

@@ -3,6 +3,7 @@
 #include "graph/error.h"
 #include "host/audio_input.h"
 #include "host/progress_bar.h"
+#include "host/training/distributed.h"
 #include "nodes/models/model_weights.h"
 
 #include <torch/torch.h>
@@ -18,6 +19,8 @@
 #include <random>
 #include <set>
 #include <sstream>
+
+#include <unistd.h>
 
 namespace avgraph::host::training {
 
@@ -76,8 +79,8 @@ nlohmann::json optionalNumber(const std::optional<double>& x) {
 }
 
 void atomicSave(torch::serialize::OutputArchive& archive, const fs::path& file) {
-    fs::path partial = file;
-    partial += ".partial";
+    fs::path partial = file; // per process: data-parallel ranks may write the same feature files
+    partial += ".partial-" + std::to_string(::getpid());
     archive.save_to(partial.string());
     fs::rename(partial, file);
 }
@@ -108,13 +111,6 @@ void setRequiresGrad(torch::nn::Module& module, bool on) {
 }
 
 } // namespace
-
-std::pair<size_t, size_t> shardRange(size_t n, int rank, int world_size) {
-    const auto w = static_cast<size_t>(world_size), r = static_cast<size_t>(rank);
-    const size_t base = n / w, extra = n % w;
-    const size_t begin = r * base + std::min(r, extra);
-    return {begin, begin + base + (r < extra ? 1 : 0)};
-}
 
 // ---------------------------------------------------------------------------------------------
 // FeatureCache

@@ -40,9 +40,6 @@ struct Collective {
     bool active() const { return world_size > 1; }
 };
 
-/** [begin, end) of the items a rank takes out of n: contiguous, the first ranks take one more. */
-std::pair<size_t, size_t> shardRange(size_t n, int rank, int world_size);
-
 /**
  * The outputs of the frozen front end for each clip, computed on first use. One cache serves
  * several runs on the same graph (the folds of a cross-validation).

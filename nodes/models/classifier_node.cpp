@@ -13,6 +13,8 @@ ClassifierNode::ClassifierNode(const NodeContext& ctx, int64_t item_dims)
 
 void ClassifierNode::adopt(std::shared_ptr<torch::nn::Module> network) {
     network_ = std::move(network);
+    if (params().text("dtype") == "float64")
+        network_->to(torch::kDouble);
     if (!params().isNull("weights")) {
         try {
             loadWeights(*network_, params().path("weights"));

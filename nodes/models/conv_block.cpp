@@ -1,4 +1,5 @@
 #include "nodes/models/conv_block.h"
+#include "nodes/models/batch_norm.h"
 
 namespace avgraph::nodes {
 
@@ -16,7 +17,7 @@ ConvBlockImpl::ConvBlockImpl(int64_t in_channels, int64_t out_channels, int64_t 
 
 torch::Tensor ConvBlockImpl::forward(torch::Tensor x) {
     for (size_t i = 0; i < convs_.size(); ++i)
-        x = torch::relu(norms_[i]->forward(convs_[i]->forward(x)));
+        x = torch::relu(batchNorm(norms_[i], convs_[i]->forward(x)));
     return x;
 }
 

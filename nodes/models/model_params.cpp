@@ -98,6 +98,9 @@ std::vector<ParamSpec> classifierParams() {
                         "LibTorch weights archive (torch::save of the module, or the trainer's output), "
                         "relative to the preset; null: random initialisation")
             .orNull(),
+        ParamSpec::choice("dtype", "float32", {"float32", "float64"},
+                          "precision of the network's parameters and arithmetic (inputs are converted); "
+                          "float64 for exact comparisons, e.g. of data-parallel and one-process training"),
     };
 }
 

@@ -1,4 +1,5 @@
 #include "nodes/models/networks.h"
+#include "nodes/models/batch_norm.h"
 
 namespace avgraph::nodes {
 
@@ -77,7 +78,7 @@ torch::Tensor EmbeddingMlpImpl::forward(torch::Tensor x) {
     for (size_t i = 0; i < hidden_.size(); ++i) {
         x = hidden_[i]->forward(x);
         if (!norms_.empty())
-            x = norms_[i]->forward(x);
+            x = batchNorm(norms_[i], x);
         x = F::dropout(torch::relu(x), drop);
     }
     return fc_->forward(x);

@@ -159,6 +159,41 @@ TEST_CASE("avgraph train --resume after a kill ends with the weights of an unint
     CHECK(maxDifference(whole / "weights.pt", killed / "weights.pt") == 0.0);
 }
 
+TEST_CASE("two avgraph train processes on 127.0.0.1 train to the weights of one process",
+          "[cli][training][distributed]") {
+    test::ScratchDir dir;
+    fs::path list = writeTwoClassList(dir.path());
+    // float64 and no dropout: data-parallel training is then the same arithmetic as one process up to
+    // the order of sums (in float32, rounding differences grow chaotically over many steps; dropout masks
+    // are drawn per process).
+    const std::string common = "train " + q(tinyPreset()) +
+                               " --set cnn9.dtype=float64 --set cnn9.dropout=0 --data " + q(list) +
+                               " --fold 5 --epochs 2 --threads 1 --no-eval";
+    fs::path one = dir / "one", two = dir / "two";
+    auto r = runAvgraph(common + " --out " + q(one));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+
+    const int port = test::freePort();
+    REQUIRE(port > 0);
+    std::string launch;
+    for (int rank = 0; rank < 2; ++rank)
+        launch += "RANK=" + std::to_string(rank) +
+                  " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
+                  " AVGRAPH_DIST_TIMEOUT=60 " + q(test::avgraphExe()) + " " + common + " --out " + q(two) +
+                  " > " + q(dir / ("rank" + std::to_string(rank) + ".log")) + " 2>&1 & p" +
+                  std::to_string(rank) + "=$!; ";
+    auto both = test::runShell(launch + "wait $p0; a=$?; wait $p1; b=$?; echo exit $a $b; cat " +
+                               q(dir / "rank0.log") + " " + q(dir / "rank1.log"));
+    INFO(both.output);
+    REQUIRE_THAT(both.output, Catch::Contains("exit 0 0"));
+    CHECK_THAT(both.output, Catch::Contains("trained 2 epochs"));
+    const double difference = maxDifference(one / "weights.pt", two / "weights.pt");
+    INFO("largest difference of a weight: " << difference);
+    CHECK(difference < 1e-9);
+    CHECK(lines(two / "log.jsonl") == 2);
+}
+
 TEST_CASE("avgraph train refuses what it cannot train, naming the problem", "[cli][training]") {
     test::ScratchDir dir;
     fs::path list = writeTwoClassList(dir.path());
