@@ -841,6 +841,17 @@ TrainResult Trainer::fit(const Dataset& ds, const Split& split, FeatureCache& ca
     result.epochs_run = epoch - 1;
     result.best_epoch = best_epoch;
     result.seconds = secondsSince(t_run);
+    if (leader && fs::exists(log_file)) { // the whole run's time, resumed epochs included
+        double logged = 0.0;
+        std::ifstream in(log_file);
+        std::string line;
+        while (std::getline(in, line)) {
+            auto j = nlohmann::json::parse(line, nullptr, false);
+            if (!j.is_discarded() && j.contains("seconds") && j["seconds"].is_number())
+                logged += j["seconds"].get<double>();
+        }
+        result.seconds = logged;
+    }
     result.samples_per_second =
         train_seconds > 0.0 ? static_cast<double>(samples_trained) / train_seconds : 0.0;
 

@@ -84,7 +84,7 @@ struct TrainOptions {
 struct TrainResult {
     int epochs_run = 0;   ///< epochs in the run, resumed ones included
     int best_epoch = 0;   ///< epoch whose weights were kept
-    double seconds = 0.0; ///< wall time of this process's training (not counting resumed epochs)
+    double seconds = 0.0; ///< wall time of the run's epochs (from log.jsonl, resumed epochs included)
     double samples_per_second = 0.0;
     std::vector<std::filesystem::path> weights; ///< files written, one per trainable node
     bool early_stopped = false;
