@@ -1,6 +1,7 @@
 #include "host/training/distributed.h"
 
 #include "graph/error.h"
+#include "host/input_files.h"
 
 // c10d declares the Gloo process group only under USE_C10D_GLOO, which Torch's CMake package defines
 // for builds that have it; Debian's LibTorch does (libtorch_cpu.so exports c10d::ProcessGroupGloo and
@@ -87,10 +88,8 @@ std::pair<size_t, size_t> shardRange(size_t n, int rank, int world) {
     if (world < 1 || rank < 0 || rank >= world)
         throw std::invalid_argument("shardRange: rank " + std::to_string(rank) + " of " +
                                     std::to_string(world));
-    const size_t w = static_cast<size_t>(world), r = static_cast<size_t>(rank);
-    const size_t base = n / w, extra = n % w;
-    const size_t begin = r * base + std::min(r, extra);
-    return {begin, begin + base + (r < extra ? 1 : 0)};
+    // The split of `avgraph run --shard`: rank r takes shard r + 1 of world.
+    return host::shardRange(n, Shard{static_cast<size_t>(rank) + 1, static_cast<size_t>(world)});
 }
 
 struct DataParallel::Group {

@@ -319,15 +319,19 @@ Trainer::Trainer(Graph& graph, Executor& executor, TrainConfig config, Collectiv
     trainable_ = config_.trainable.empty() ? all : config_.trainable;
     for (size_t i = 0; i < config_.trainable.size(); ++i)
         checkNode(config_.trainable[i], "/train/trainable/" + std::to_string(i));
-    logits_ = config_.logits.empty() ? trainable_.back() : config_.logits;
-    if (!config_.logits.empty())
-        checkNode(logits_, "/train/logits");
     // Order the trainable nodes as the graph runs them.
     std::vector<std::string> ordered;
     for (const auto& id : all)
         if (std::find(trainable_.begin(), trainable_.end(), id) != trainable_.end())
             ordered.push_back(id);
     trainable_ = ordered;
+    logits_ = config_.logits.empty() ? trainable_.back() : config_.logits;
+    try {
+        if (graph_.vertex(graph_.find(logits_)).is_input)
+            throw std::out_of_range(logits_);
+    } catch (const std::out_of_range&) {
+        throw Error(preset.locate("/train/logits"), "\"" + logits_ + "\" is not a node of this preset");
+    }
 
     // What the logits need.
     const size_t n = graph_.size();
