@@ -172,10 +172,12 @@ private:
         if (!leader_) // the other ranks only help train; rank 0 reports and evaluates
             return outcome;
         const auto& r = outcome.training;
-        std::cout << "trained " << r.epochs_run << " epochs";
+        std::ostringstream line; // a stream of its own: std::cout's format stays as the report expects
+        line << "trained " << r.epochs_run << " epochs";
         if (r.samples_per_second > 0.0)
-            std::cout << " (" << std::fixed << std::setprecision(1) << r.samples_per_second << " samples/s)";
-        std::cout << "; kept epoch " << r.best_epoch << "\n";
+            line << " (" << std::fixed << std::setprecision(1) << r.samples_per_second << " samples/s)";
+        line << "; kept epoch " << r.best_epoch << "\n";
+        std::cout << line.str();
         for (const auto& w : r.weights)
             std::cout << "wrote " << w.string() << "\n";
 
