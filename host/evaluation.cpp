@@ -1,5 +1,6 @@
 // Running a classifier graph over a dataset's clips (host/evaluation.h).
 #include "host/evaluation.h"
+#include "host/message_text.h"
 
 #include "graph/error.h"
 #include "host/audio_input.h"
@@ -10,24 +11,6 @@
 #include <map>
 
 namespace avgraph::host {
-
-namespace {
-
-std::string shapeText(const torch::Tensor& t) {
-    std::string s = "[";
-    for (int64_t d = 0; d < t.dim(); ++d)
-        s += (d ? ", " : "") + std::to_string(t.size(d));
-    return s + "]";
-}
-
-std::string joinNames(const std::vector<std::string>& names) {
-    std::string s;
-    for (const auto& n : names)
-        s += (s.empty() ? "" : ", ") + n;
-    return s;
-}
-
-} // namespace
 
 /** The output that holds the class probabilities: "probabilities", else the only output. */
 std::string probabilityOutput(const Preset& preset) {

@@ -1,6 +1,7 @@
 // avgraph eval: a classifier preset over a dataset's test split, scored as DCASE scores it
 // (metrics.json, report.md, plots and the prediction CSV; docs/evaluation.md).
 #include "host/cli/commands.h"
+#include "host/message_text.h"
 
 #include "graph/error.h"
 #include "host/datasets/dataset.h"
@@ -29,13 +30,6 @@ struct EvalSettings {
     std::string plot_format = "svg";
     bool no_plots = false;
 };
-
-std::string joinNames(const std::vector<std::string>& names) {
-    std::string s;
-    for (const auto& n : names)
-        s += (s.empty() ? "" : ", ") + n;
-    return s;
-}
 
 /** The ids of the preset's trainable nodes, in preset order. */
 std::vector<std::string> trainableNodes(const Graph& graph) {

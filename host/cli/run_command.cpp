@@ -1,5 +1,6 @@
 // avgraph run: a preset over audio files, writing each output as .npy.
 #include "host/cli/commands.h"
+#include "host/message_text.h"
 
 #include "graph/error.h"
 #include "host/audio_input.h"
@@ -46,13 +47,6 @@ std::string topClasses(const Value& value, const torch::Tensor& clip, int k) {
              " " + number;
     }
     return s;
-}
-
-std::string shapeText(const torch::Tensor& t) {
-    std::string s = "[";
-    for (int64_t d = 0; d < t.dim(); ++d)
-        s += (d ? ", " : "") + std::to_string(t.size(d));
-    return s + "]";
 }
 
 void runCommand(const RunSettings& settings, const GlobalOptions& global) {

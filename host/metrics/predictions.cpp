@@ -1,4 +1,5 @@
 #include "host/metrics/predictions.h"
+#include "host/message_text.h"
 
 #include "graph/error.h"
 
@@ -14,6 +15,8 @@ namespace avgraph::metrics {
 namespace fs = std::filesystem;
 
 namespace {
+
+using host::joinNames;
 
 constexpr const char* kFile = "filename";
 constexpr const char* kPredicted = "scene_label";
@@ -46,13 +49,6 @@ std::vector<int> fieldColumns(const std::vector<std::string>& fields) {
         at += static_cast<int>(f.size()) + 1;
     }
     return columns;
-}
-
-std::string joinNames(const std::vector<std::string>& names) {
-    std::string s;
-    for (const auto& n : names)
-        s += (s.empty() ? "" : ", ") + n;
-    return s;
 }
 
 std::string formatProbability(double p) {

@@ -1,4 +1,5 @@
 #include "host/training/trainer.h"
+#include "host/message_text.h"
 
 #include "graph/error.h"
 #include "host/audio_input.h"
@@ -39,13 +40,6 @@ std::mt19937_64 generator(unsigned seed, int epoch, int64_t step, uint32_t purpo
     std::seed_seq seq{seed, static_cast<uint32_t>(epoch), static_cast<uint32_t>(step),
                       static_cast<uint32_t>(step >> 32), purpose};
     return std::mt19937_64(seq);
-}
-
-std::string joined(const std::vector<std::string>& names) {
-    std::string s;
-    for (const auto& n : names)
-        s += (s.empty() ? "" : ", ") + n;
-    return s;
 }
 
 /** The port a classifier's logits come out of: "logits", else the only output. */
@@ -314,7 +308,7 @@ Trainer::Trainer(Graph& graph, Executor& executor, TrainConfig config, Collectiv
             throw Error(preset.locate(pointer), "\"" + id +
                                                     "\" is not a trainable node of this preset; its "
                                                     "trainable nodes are " +
-                                                    joined(all));
+                                                    joinNames(all));
     };
     trainable_ = config_.trainable.empty() ? all : config_.trainable;
     for (size_t i = 0; i < config_.trainable.size(); ++i)
@@ -538,7 +532,7 @@ torch::Tensor Trainer::forward(const Batch& batch, bool training) {
             if (it == v.class_names.end())
                 throw graph_.node(graph_.find(logits_))
                     .error("the dataset's class \"" + c + "\" is not one of the node's class_names (" +
-                           joined(v.class_names) + ")");
+                           joinNames(v.class_names) + ")");
             columns.push_back(it - v.class_names.begin());
         }
         columns_ = torch::tensor(columns, torch::kLong);
