@@ -106,6 +106,33 @@ void setRequiresGrad(torch::nn::Module& module, bool on) {
 
 } // namespace
 
+std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const std::vector<torch::Tensor>& params,
+                                                       const OptimizerConfig& o) {
+    if (o.type == "adam")
+        return std::make_unique<torch::optim::Adam>(
+            params, torch::optim::AdamOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
+    if (o.type == "adamw")
+        return std::make_unique<torch::optim::AdamW>(
+            params, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
+    return std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(o.lr)
+                                                           .momentum(o.momentum)
+                                                           .nesterov(o.nesterov)
+                                                           .weight_decay(o.weight_decay));
+}
+
+void maskSpans(torch::Tensor& t, int64_t axis, int64_t count, int64_t widest, const double* draws,
+               double fill) {
+    const int64_t size = t.size(axis);
+    for (int64_t k = 0; k < count; ++k, draws += 2) {
+        const int64_t width =
+            std::min(size, static_cast<int64_t>(draws[0] * static_cast<double>(widest + 1)));
+        const int64_t start =
+            std::min(size - width, static_cast<int64_t>(draws[1] * static_cast<double>(size - width + 1)));
+        if (width > 0)
+            t.narrow(axis, start, width).fill_(fill);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // FeatureCache
 
@@ -397,6 +424,14 @@ Trainer::Batch Trainer::makeBatch(const Dataset& ds, FeatureCache& cache, const 
         u_shift[i] = uniform(rng);
         u_crop[i] = uniform(rng);
     }
+    // Mask draws come from their own stream so that presets without masks keep their numbers.
+    const int64_t n_masks = aug.freq_masks + aug.time_masks;
+    std::vector<double> u_mask(static_cast<size_t>(n * n_masks * 2));
+    if (augment && n_masks > 0) {
+        auto mask_rng = generator(config_.seed, epoch, step, 3);
+        for (auto& u : u_mask)
+            u = uniform(mask_rng);
+    }
     const bool mixup = augment && aug.mixup_alpha > 0.0;
     if (mixup) {
         std::gamma_distribution<double> gamma(aug.mixup_alpha, 1.0);
@@ -407,17 +442,38 @@ Trainer::Batch Trainer::makeBatch(const Dataset& ds, FeatureCache& cache, const 
         std::shuffle(partner.begin(), partner.end(), rng);
     }
 
-    // One sample's front-end values after its crop and shift.
+    // SpecAugment masks of sample i: bands along bin_axis, then spans along frame_axis (-1: none),
+    // each set to the sample's mean so a masked region adds no offset the network could key on.
+    auto masked = [&](torch::Tensor t, int64_t i, int64_t bin_axis, int64_t frame_axis) {
+        if (n_masks == 0)
+            return t;
+        t = t.clone();
+        const auto fill = t.mean().item<double>();
+        const double* u = u_mask.data() + static_cast<size_t>(i * n_masks * 2);
+        if (bin_axis >= 0)
+            maskSpans(t, bin_axis, aug.freq_masks, aug.freq_mask_width, u, fill);
+        u += 2 * aug.freq_masks;
+        if (frame_axis >= 0)
+            maskSpans(t, frame_axis, aug.time_masks, aug.time_mask_width, u, fill);
+        return t;
+    };
+
+    // One sample's front-end values after its crop, shift and masks.
     auto sample = [&](int64_t i) {
         auto features = cache.get(ds, clips[static_cast<size_t>(i)]);
-        if (!augment || (aug.time_shift <= 0.0 && aug.crop_frames <= 0))
+        if (!augment || (aug.time_shift <= 0.0 && aug.crop_frames <= 0 && n_masks == 0))
             return features;
-        bool any_frames = false;
+        bool any_frames = false, any_bins = false;
         for (auto& [id, ports] : features)
             for (auto& [port, v] : ports) {
-                int64_t axis = v.axis("frame");
-                if (axis < 0)
+                const int64_t axis = v.axis("frame");
+                const int64_t bin_axis = v.axis("bin");
+                any_bins = any_bins || bin_axis >= 0;
+                if (axis < 0) {
+                    if (bin_axis >= 0 && aug.freq_masks > 0)
+                        v = v.withTensor(masked(v.tensor, i, bin_axis, -1));
                     continue;
+                }
                 any_frames = true;
                 torch::Tensor t = v.tensor;
                 const int64_t frames = t.size(axis);
@@ -439,13 +495,18 @@ Trainer::Batch Trainer::makeBatch(const Dataset& ds, FeatureCache& cache, const 
                     if (shift != 0)
                         t = torch::roll(t, {shift}, {axis});
                 }
+                if (n_masks > 0)
+                    t = masked(t, i, bin_axis, axis);
                 v = v.withTensor(t.contiguous());
             }
-        if (!any_frames)
-            throw Error(
-                graph_.preset().locate("/train/augment"),
-                "time_shift and crop_frames move values along a \"frame\" axis; none of the values the "
-                "trainable nodes read has one");
+        if (!any_frames && (aug.time_shift > 0.0 || aug.crop_frames > 0 || aug.time_masks > 0))
+            throw Error(graph_.preset().locate("/train/augment"),
+                        "time_shift, crop_frames and time_masks work along a \"frame\" axis; none of the "
+                        "values the trainable nodes read has one");
+        if (!any_bins && aug.freq_masks > 0)
+            throw Error(graph_.preset().locate("/train/augment/freq_masks"),
+                        "freq_masks work along a \"bin\" axis; none of the values the trainable nodes read "
+                        "has one");
         return features;
     };
 
@@ -617,19 +678,7 @@ TrainResult Trainer::fit(const Dataset& ds, const Split& split, FeatureCache& ca
     for (const auto& id : trainable_)
         for (auto& p : graph_.node(graph_.find(id)).module()->parameters())
             params.push_back(p);
-    std::unique_ptr<torch::optim::Optimizer> optimizer;
-    const auto& o = config_.optimizer;
-    if (o.type == "adam")
-        optimizer = std::make_unique<torch::optim::Adam>(
-            params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
-    else if (o.type == "adamw")
-        optimizer = std::make_unique<torch::optim::AdamW>(
-            params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
-    else
-        optimizer = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(o.lr)
-                                                                    .momentum(o.momentum)
-                                                                    .nesterov(o.nesterov)
-                                                                    .weight_decay(o.weight_decay));
+    auto optimizer = makeOptimizer(params, config_.optimizer);
 
     // Every process starts from rank 0's weights.
     if (collective_.active()) {

@@ -19,9 +19,12 @@
 #include "host/datasets/dataset.h"
 #include "host/training/train_config.h"
 
+#include <torch/optim/optimizer.h>
+
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -72,6 +75,18 @@ private:
     std::map<size_t, std::map<std::string, Ports>> memory_;
     std::map<std::string, Ports> metadata_; ///< the first clip's values (disk mode: the values' metadata)
 };
+
+/** The optimizer a config names, over these parameters. */
+std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const std::vector<torch::Tensor>& params,
+                                                       const OptimizerConfig& config);
+
+/**
+ * SpecAugment-style masking in place: `count` spans along `axis`, span k of width
+ * ⌊draws[2k]·(widest + 1)⌋ (at most the axis) starting at ⌊draws[2k+1]·(size − width + 1)⌋, set to
+ * `fill`. The draws are uniform in [0, 1).
+ */
+void maskSpans(torch::Tensor& t, int64_t axis, int64_t count, int64_t widest, const double* draws,
+               double fill);
 
 struct TrainOptions {
     std::filesystem::path run_dir;

@@ -2,6 +2,7 @@
 // their closed forms (PyTorch's CosineAnnealingLR / CosineAnnealingWarmRestarts).
 #include "graph/error.h"
 #include "host/training/train_config.h"
+#include "host/training/trainer.h"
 
 #include <catch2/catch.hpp>
 
@@ -65,6 +66,55 @@ TEST_CASE("train section: errors name the file, the key and what was expected", 
     CHECK_THAT(errorOf(R"({"trainable": "cnn9"})"),
                Catch::Contains("/train/trainable") && Catch::Contains("list"));
     CHECK_THAT(errorOf(R"([1, 2])"), Catch::Contains("/train") && Catch::Contains("JSON object"));
+    CHECK_THAT(errorOf(R"({"augment": {"freq_masks": 2}})"),
+               Catch::Contains("/train/augment/freq_mask_width") && Catch::Contains("greater than 0"));
+}
+
+TEST_CASE("staged train sections: the classifier stage and the stages before it", "[training]") {
+    auto preset = presetWithTrain(R"({"seed": 7, "stages": [
+        {"kind": "vqvae", "preset": "vq.json", "data": "images", "image_size": 64, "epochs": 3},
+        {"kind": "transformation", "name": "gan", "critic": "critic.json", "n_critic": 2, "gamma": 0,
+         "optimizer": {"lr": 0.0001}},
+        {"kind": "classifier", "epochs": 5, "augment": {"mixup_alpha": 0.2}}]})");
+    auto c = parseTrainConfig(preset);
+    CHECK(c.seed == 7);
+    CHECK(c.epochs == 5);
+    CHECK(c.augment.mixup_alpha == 0.2);
+    auto stages = parseStages(preset);
+    REQUIRE(stages.size() == 2);
+    CHECK(stages[0].kind == "vqvae");
+    CHECK(stages[0].name == "vqvae");
+    CHECK(stages[0].data == std::vector<std::string>{"images"});
+    CHECK(stages[0].image_size == 64);
+    CHECK(stages[0].preset.filename() == "vq.json");
+    CHECK(stages[1].name == "gan");
+    CHECK(stages[1].vqvae == "vqvae"); // the earlier vqvae stage by default
+    CHECK(stages[1].n_critic == 2);
+    CHECK(stages[1].lambda_gp == 10.0);
+    CHECK(stages[1].gamma == 0.0);
+    CHECK(stages[1].optimizer.lr == 0.0001);
+    CHECK(stages[1].optimizer.beta1 == 0.5); // the GAN default (Liu et al.'s Adam(0.0002, 0.5))
+    CHECK(parseStages(presetWithTrain(R"({"epochs": 2})")).empty());
+}
+
+TEST_CASE("SpecAugment masks cover the drawn spans and nothing else", "[training]") {
+    // 10 bins x 20 frames; one band of width floor(0.5 * 5) = 2 from floor(0.25 * 9) = 2, one span of
+    // width floor(0.99 * 4) = 3 from floor(0.0 * 18) = 0.
+    auto t = torch::arange(200, torch::kFloat).reshape({1, 1, 10, 20});
+    const double bands[] = {0.5, 0.25}, spans[] = {0.99, 0.0};
+    maskSpans(t, 2, 1, 4, bands, -1.0);
+    maskSpans(t, 3, 1, 3, spans, -2.0);
+    auto expected = torch::arange(200, torch::kFloat).reshape({1, 1, 10, 20});
+    expected.narrow(2, 2, 2).fill_(-1.0);
+    expected.narrow(3, 0, 3).fill_(-2.0);
+    CHECK(torch::equal(t, expected));
+    // A zero draw masks nothing; a width never exceeds the axis.
+    auto u = torch::ones({1, 1, 4, 4});
+    const double none[] = {0.0, 0.7}, wide[] = {0.999, 0.5};
+    maskSpans(u, 3, 1, 10, none, 0.0);
+    CHECK(u.sum().item<double>() == 16.0);
+    maskSpans(u, 3, 1, 10, wide, 0.0);
+    CHECK(u.sum().item<double>() == 0.0);
 }
 
 TEST_CASE("learning-rate schedules follow their closed forms", "[training]") {
