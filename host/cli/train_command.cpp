@@ -8,6 +8,7 @@
 #include "host/metrics/report.h"
 #include "host/progress_bar.h"
 #include "host/training/distributed.h"
+#include "host/training/staged_recipe.h"
 #include "host/training/trainer.h"
 #include "nodes/models/batch_norm.h"
 
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 namespace avgraph::host {
@@ -38,6 +40,11 @@ struct TrainSettings {
     int eval_batch = 8;
     std::string plot_format = "svg";
     bool no_plots = false;
+    // staged recipes (docs/training.md)
+    std::string av_data;
+    std::string av_format;
+    std::string images;
+    std::string stage_dir;
 };
 
 /** One fold's outcome, for the cross-validation table. */
@@ -73,7 +80,7 @@ double stddev(const std::vector<double>& x) {
 class TrainCommand {
 public:
     TrainCommand(const TrainSettings& settings, const GlobalOptions& global)
-        : settings_(settings), global_(global) {}
+        : settings_(settings), global_(global), graph_(settings.graph) {}
 
     void run() {
         // Data-parallel when launched as ranks of a group (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
@@ -101,14 +108,31 @@ public:
 
         // The train section first: its seed decides the networks' initial weights.
         Preset preset = Preset::load(settings_.graph.preset, settings_.graph.overrides);
+        preset_for_errors_ = &preset;
         config_ = training::parseTrainConfig(preset);
         if (settings_.epochs > 0)
             config_.epochs = settings_.epochs;
         if (settings_.seed >= 0)
             config_.seed = static_cast<unsigned>(settings_.seed);
+        // A staged recipe trains its first stages (once for every fold) and freezes what they made.
+        const auto stages = training::parseStages(preset);
+        std::set<std::string> frozen;
+        if (!stages.empty())
+            frozen = runStages(stages);
+        else if (!settings_.av_data.empty() || !settings_.images.empty())
+            throw Error(preset.locate("/train"), "--av-data and --images feed the stages of a staged recipe "
+                                                 "(\"train\": {\"stages\": [...]}); this preset has none");
 
         // The front end that computes (and caches) features for every fold.
-        front_ = loadGraph(settings_.graph, global_);
+        front_ = loadGraph(graph_, global_);
+        if (!frozen.empty() &&
+            config_.trainable.empty()) // the classifier stage trains what the stages did not
+            for (size_t v = 0; v < front_.graph->size(); ++v) {
+                const auto& vx = front_.graph->vertex(v);
+                if (!vx.is_input && vx.spec->trainable && front_.executor->plan().stepOf(v) >= 0 &&
+                    !frozen.count(vx.id))
+                    config_.trainable.push_back(vx.id);
+            }
         training::Trainer probe(*front_.graph, *front_.executor, config_);
         const auto& inputs = front_.graph->preset().inputs();
         if (inputs.size() != 1)
@@ -153,13 +177,106 @@ public:
     }
 
 private:
+    /**
+     * Trains (or reuses, when finished with the same settings) every stage before the classifier,
+     * then points the main graph's networks at their weights. Returns the nodes they set.
+     */
+    std::set<std::string> runStages(const std::vector<training::StageConfig>& stages) {
+        if (collective_.active())
+            throw Error(front_preset().locate("/train/stages"),
+                        "the stages before the classifier train in one process; run them first without "
+                        "RANK/WORLD_SIZE, then the data-parallel run reuses them");
+        const fs::path base =
+            settings_.stage_dir.empty() ? fs::path(settings_.out) : fs::path(settings_.stage_dir);
+        training::AudioVisualData data{settings_.av_data, settings_.av_format, settings_.images};
+        std::map<std::string, training::StageResult> done;
+        LoadedGraph probe = loadGraph(graph_, global_);
+        for (size_t i = 0; i < stages.size(); ++i) {
+            const auto& stage = stages[i];
+            const fs::path dir = base / ("stage" + std::to_string(i + 1) + "-" + stage.name);
+            const auto stage_settings = training::stageSettings(stage, config_.seed, data, *probe.graph);
+            if (auto finished = training::finishedStage(dir, stage_settings)) {
+                std::cout << "stage " << stage.name << ": finished in " << dir.string()
+                          << ", reusing its weights\n";
+                done[stage.name] = *finished;
+                continue;
+            }
+            training::StageRun run;
+            run.dir = dir;
+            run.resume = settings_.resume;
+            run.plot_format = settings_.plot_format;
+            run.plots = !settings_.no_plots;
+            std::cout << "== stage " << i + 1 << " of " << stages.size() + 1 << ": " << stage.name << " ("
+                      << stage.kind << ") ==\n";
+            GraphOptions vq_options = graph_;
+            if (stage.kind == "vqvae") {
+                vq_options.preset = stage.preset.string();
+                vq_options.overrides.clear();
+                LoadedGraph vg = loadGraph(vq_options, global_);
+                done[stage.name] =
+                    training::trainVqvaeStage(*vg.graph, *vg.executor, stage, config_.seed, data, run);
+            } else {
+                const auto& vq_stage = done.at(stage.vqvae);
+                vq_options.preset = stageByName(stages, stage.vqvae).preset.string();
+                vq_options.overrides.clear();
+                for (const auto& [id, file] : vq_stage.weights)
+                    vq_options.overrides.push_back(id + ".weights=" + fs::absolute(file).string());
+                LoadedGraph vg = loadGraph(vq_options, global_);
+                GraphOptions critic_options = graph_;
+                critic_options.preset = stage.preset.string();
+                critic_options.overrides.clear();
+                LoadedGraph cg = loadGraph(critic_options, global_);
+                LoadedGraph main = loadGraph(graph_, global_);
+                done[stage.name] = training::trainTransformationStage(*main.graph, *main.executor, *vg.graph,
+                                                                      *vg.executor, *cg.graph, *cg.executor,
+                                                                      stage, config_.seed, data, run);
+            }
+            for (const auto& [id, file] : done[stage.name].weights)
+                std::cout << "wrote " << file.string() << "\n";
+        }
+
+        // The main graph's networks take the stages' weights: the generator by id, the VQ-VAE's by type
+        // (a models.codebook_lookup shares the stage's models.vq_codebook codebook).
+        std::set<std::string> frozen;
+        for (size_t v = 0; v < probe.graph->size(); ++v) {
+            const auto& vx = probe.graph->vertex(v);
+            if (vx.is_input)
+                continue;
+            std::string type =
+                vx.spec->type == "models.codebook_lookup" ? "models.vq_codebook" : vx.spec->type;
+            for (const auto& [name, result] : done)
+                for (const auto& [id, file] : result.weights) {
+                    const auto& t = result.types.at(id);
+                    const bool generator = t == "models.transformation_network" && id == vx.id;
+                    const bool vqvae =
+                        t == type && (t == "models.vq_codebook" || t == "models.vqvae_encoder" ||
+                                      t == "models.vqvae_decoder");
+                    if ((generator || vqvae) && !frozen.count(vx.id)) {
+                        graph_.overrides.push_back(vx.id + ".weights=" + fs::absolute(file).string());
+                        frozen.insert(vx.id);
+                    }
+                }
+        }
+        return frozen;
+    }
+
+    static const training::StageConfig& stageByName(const std::vector<training::StageConfig>& stages,
+                                                    const std::string& name) {
+        for (const auto& s : stages)
+            if (s.name == name)
+                return s;
+        throw std::logic_error("no stage " + name);
+    }
+
+    const Preset& front_preset() const { return *preset_for_errors_; }
+
     FoldOutcome trainFold(int fold, const fs::path& dir) {
         Split split = splitFold(ds_, fold);
         if (config_.validation.fraction > 0.0)
             split = holdOutValidation(ds_, split, config_.validation.fraction, config_.seed);
 
         torch::manual_seed(config_.seed);
-        LoadedGraph loaded = loadGraph(settings_.graph, global_);
+        LoadedGraph loaded = loadGraph(graph_, global_);
         training::Trainer trainer(*loaded.graph, *loaded.executor, config_, collective_);
         training::TrainOptions options;
         options.run_dir = dir;
@@ -246,6 +363,8 @@ private:
 
     const TrainSettings& settings_;
     const GlobalOptions& global_;
+    GraphOptions graph_; ///< the preset and overrides, plus the weights the stages trained
+    const Preset* preset_for_errors_ = nullptr;
     Dataset ds_;
     training::TrainConfig config_;
     LoadedGraph front_;
@@ -281,6 +400,15 @@ void addTrainCommand(CLI::App& app, const GlobalOptions& global) {
         ->default_val("svg")
         ->check(CLI::IsMember({"svg", "png"}));
     cmd->add_flag("--no-plots", settings->no_plots, "Write no plots (no gnuplot needed)");
+    cmd->add_option(
+        "--av-data", settings->av_data,
+        "Staged recipes: videos with sound (a folder of them, or the TAU Audio-Visual 2021 layout)");
+    cmd->add_option("--av-format", settings->av_format, "Layout of --av-data (default: detected)");
+    cmd->add_option("--images", settings->images,
+                    "Staged recipes: a folder of photographs for the VQ-VAE stage");
+    cmd->add_option(
+        "--stage-dir", settings->stage_dir,
+        "Staged recipes: where the stages before the classifier train and are reused (default: --out)");
     cmd->callback([settings, &global] { TrainCommand(*settings, global).run(); });
 }
 

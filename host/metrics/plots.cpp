@@ -2,6 +2,8 @@
 
 #include "graph/error.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -235,6 +237,51 @@ fs::path plotLearningCurves(const fs::path& dir, const std::vector<EpochRecord>&
     panel("accuracy", "accuracy", ta, 3, va, 5, "set yrange [0:1]\nset key bottom right opaque\n");
     s << "unset multiplot\n";
     return writeAndRun(dir, "learning_curves", format, s.str());
+}
+
+fs::path plotLogSeries(const fs::path& dir, const std::string& stem, const std::string& title,
+                       const fs::path& log, const std::vector<SeriesPanel>& panels, PlotFormat format) {
+    std::vector<nlohmann::json> rows;
+    std::ifstream in(log);
+    if (!in)
+        throw Error({log.string(), "", "", 0, 0}, "cannot read the training log");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.find_first_not_of(" \t\r") != std::string::npos) {
+            auto j = nlohmann::json::parse(line, nullptr, false);
+            if (!j.is_discarded() && j.contains("epoch"))
+                rows.push_back(std::move(j));
+        }
+    if (rows.empty())
+        throw Error({log.string(), "", "", 0, 0}, "the training log has no epoch to plot");
+    std::vector<std::string> keys;
+    for (const auto& p : panels)
+        keys.insert(keys.end(), p.keys.begin(), p.keys.end());
+    std::ostringstream s;
+    s << terminal(format, 420 * static_cast<int>(panels.size()) + 160, 420) << "set output '" << stem << "."
+      << extension(format) << "'\nset datafile missing '?'\nset grid\nset xlabel 'epoch'\n"
+      << "$log << EOD\n# epoch";
+    for (const auto& k : keys)
+        s << " " << k;
+    s << "\n";
+    for (const auto& r : rows) {
+        s << r["epoch"].dump();
+        for (const auto& k : keys)
+            s << " " << (r.contains(k) && r[k].is_number() ? r[k].dump() : std::string("?"));
+        s << "\n";
+    }
+    s << "EOD\nset multiplot layout 1," << panels.size() << " title '" << title << "'\n";
+    static const char* colours[] = {"#4a78b5", "#c0392b", "#27ae60", "#8e44ad", "#d35400"};
+    size_t column = 2;
+    for (const auto& p : panels) {
+        s << "set title '" << p.title << "'\nset autoscale y\nset key top right opaque noenhanced\nplot ";
+        for (size_t k = 0; k < p.keys.size(); ++k, ++column)
+            s << (k ? ", " : "") << "$log using 1:" << column << " with linespoints pt 7 ps 0.4 lc rgb '"
+              << colours[k % 5] << "' title '" << p.keys[k] << "'";
+        s << "\n";
+    }
+    s << "unset multiplot\n";
+    return writeAndRun(dir, stem, format, s.str());
 }
 
 } // namespace avgraph::metrics

@@ -33,6 +33,19 @@ std::filesystem::path plotClassAccuracy(const std::filesystem::path& dir, const 
 std::filesystem::path plotLearningCurves(const std::filesystem::path& dir,
                                          const std::vector<EpochRecord>& epochs, PlotFormat format);
 
+/**
+ * Panels of per-epoch series from a log.jsonl, for training stages whose losses are not a classifier's
+ * (a VQ-VAE's reconstruction and codebook usage, a WGAN's critic and generator losses). Each panel
+ * is a title and the log keys drawn in it; a key missing from an epoch is a gap.
+ */
+struct SeriesPanel {
+    std::string title;
+    std::vector<std::string> keys;
+};
+std::filesystem::path plotLogSeries(const std::filesystem::path& dir, const std::string& stem,
+                                    const std::string& title, const std::filesystem::path& log,
+                                    const std::vector<SeriesPanel>& panels, PlotFormat format);
+
 /** Runs `gnuplot script` in `dir`; throws avgraph::Error with gnuplot's messages if it fails. */
 void runGnuplot(const std::filesystem::path& dir, const std::string& script_name);
 

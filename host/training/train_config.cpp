@@ -2,7 +2,9 @@
 
 #include "graph/error.h"
 
+#include <cctype>
 #include <cmath>
+#include <limits>
 #include <set>
 
 namespace avgraph::host::training {
@@ -124,14 +126,32 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 } // namespace
 
-TrainConfig parseTrainConfig(const Preset& preset) {
+namespace {
+
+void readOptimizer(const Section& parent, OptimizerConfig& o, const std::string& key = "optimizer") {
+    auto opt = parent.sub(key, {"type", "lr", "weight_decay", "momentum", "nesterov", "beta1", "beta2"});
+    opt.choice("type", o.type, {"adam", "adamw", "sgd"});
+    opt.number("lr", o.lr, 0.0, 10.0);
+    opt.number("weight_decay", o.weight_decay, 0.0, 1.0);
+    opt.number("momentum", o.momentum, 0.0, 1.0);
+    opt.boolean("nesterov", o.nesterov);
+    opt.number("beta1", o.beta1, 0.0, 0.999999);
+    opt.number("beta2", o.beta2, 0.0, 0.999999);
+    if (o.lr <= 0.0)
+        opt.fail("lr", "must be greater than 0");
+}
+
+/** A classifier's settings: the whole train section, or the last stage of a staged recipe. */
+TrainConfig parseClassifier(const Preset& preset, const nlohmann::json& section, const std::string& pointer,
+                            bool staged) {
     TrainConfig c;
-    const auto& doc = preset.document();
-    if (!doc.contains("train") || doc.at("train").is_null())
-        return c;
-    Section train(preset, doc.at("train"), "/train",
-                  {"seed", "epochs", "batch_size", "loss", "optimizer", "schedule", "augment", "validation",
-                   "cache", "trainable", "logits", "description"});
+    std::set<std::string> keys{"epochs",     "batch_size", "loss",      "optimizer", "schedule",   "augment",
+                               "validation", "cache",      "trainable", "logits",    "description"};
+    if (staged)
+        keys.insert({"kind", "name"});
+    else
+        keys.insert("seed");
+    Section train(preset, section, pointer, keys);
     train.integer("seed", c.seed, 0, std::numeric_limits<unsigned>::max());
     train.integer("epochs", c.epochs, 1, 100000);
     train.integer("batch_size", c.batch_size, 1, 65536);
@@ -139,15 +159,7 @@ TrainConfig parseTrainConfig(const Preset& preset) {
     train.choice("cache", c.cache, {"memory", "disk", "none"});
     train.strings("trainable", c.trainable);
     train.string("logits", c.logits);
-
-    auto opt = train.sub("optimizer", {"type", "lr", "weight_decay", "momentum", "nesterov"});
-    opt.choice("type", c.optimizer.type, {"adam", "adamw", "sgd"});
-    opt.number("lr", c.optimizer.lr, 0.0, 10.0);
-    opt.number("weight_decay", c.optimizer.weight_decay, 0.0, 1.0);
-    opt.number("momentum", c.optimizer.momentum, 0.0, 1.0);
-    opt.boolean("nesterov", c.optimizer.nesterov);
-    if (c.optimizer.lr <= 0.0)
-        opt.fail("lr", "must be greater than 0");
+    readOptimizer(train, c.optimizer);
 
     auto sched = train.sub("schedule", {"type", "min_lr", "t0", "t_mult", "warmup_epochs"});
     sched.choice("type", c.schedule.type, {"constant", "cosine", "cosine_restarts"});
@@ -156,10 +168,21 @@ TrainConfig parseTrainConfig(const Preset& preset) {
     sched.number("t_mult", c.schedule.t_mult, 1.0, 100.0);
     sched.number("warmup_epochs", c.schedule.warmup_epochs, 0.0, static_cast<double>(c.epochs));
 
-    auto aug = train.sub("augment", {"mixup_alpha", "time_shift", "crop_frames"});
+    auto aug = train.sub("augment", {"mixup_alpha", "time_shift", "crop_frames", "freq_masks",
+                                     "freq_mask_width", "time_masks", "time_mask_width"});
     aug.number("mixup_alpha", c.augment.mixup_alpha, 0.0, 100.0);
     aug.number("time_shift", c.augment.time_shift, 0.0, 1.0);
     aug.integer("crop_frames", c.augment.crop_frames, 0, 1 << 30);
+    aug.integer("freq_masks", c.augment.freq_masks, 0, 64);
+    aug.integer("freq_mask_width", c.augment.freq_mask_width, 0, 1 << 20);
+    aug.integer("time_masks", c.augment.time_masks, 0, 64);
+    aug.integer("time_mask_width", c.augment.time_mask_width, 0, 1 << 30);
+    if (c.augment.freq_masks > 0 && c.augment.freq_mask_width == 0)
+        aug.fail("freq_mask_width",
+                 "must be greater than 0 when freq_masks is set (the widest band to mask)");
+    if (c.augment.time_masks > 0 && c.augment.time_mask_width == 0)
+        aug.fail("time_mask_width",
+                 "must be greater than 0 when time_masks is set (the widest span to mask)");
 
     auto val = train.sub("validation", {"fraction", "patience", "monitor"});
     val.number("fraction", c.validation.fraction, 0.0, 0.9);
@@ -168,6 +191,191 @@ TrainConfig parseTrainConfig(const Preset& preset) {
     if (c.validation.patience > 0 && c.validation.fraction <= 0.0)
         val.fail("patience", "needs a validation split: set /train/validation/fraction (e.g. 0.1)");
     return c;
+}
+
+/** The stages array of a staged recipe (checked: a non-empty array ending in a classifier). */
+const nlohmann::json* stagesOf(const Preset& preset, unsigned* seed) {
+    const auto& doc = preset.document();
+    if (!doc.contains("train") || !doc.at("train").is_object() || !doc.at("train").contains("stages"))
+        return nullptr;
+    const auto& train = doc.at("train");
+    Section top(preset, train, "/train", {"seed", "stages", "description"});
+    if (seed)
+        top.integer("seed", *seed, 0, std::numeric_limits<unsigned>::max());
+    const auto& stages = train.at("stages");
+    if (!stages.is_array() || stages.empty())
+        top.fail("stages", "must be a non-empty list of stages, the classifier last");
+    for (size_t i = 0; i < stages.size(); ++i) {
+        const std::string ptr = "/train/stages/" + std::to_string(i);
+        const auto& st = stages[i];
+        if (!st.is_object() || !st.contains("kind") || !st.at("kind").is_string())
+            throw Error(preset.locate(ptr),
+                        "train setting " + ptr +
+                            " must be an object with a \"kind\": vqvae, transformation or "
+                            "classifier");
+        const auto kind = st.at("kind").get<std::string>();
+        const bool last = i + 1 == stages.size();
+        if (kind != "vqvae" && kind != "transformation" && kind != "classifier")
+            throw Error(preset.locate(ptr + "/kind"), "train setting " + ptr +
+                                                          "/kind must be one of vqvae, transformation, "
+                                                          "classifier, got \"" +
+                                                          kind + "\"");
+        if (last != (kind == "classifier"))
+            throw Error(
+                preset.locate(ptr + "/kind"),
+                "train setting " + ptr + "/kind: " +
+                    (last ? "the last stage trains the classifier (kind \"classifier\"), got \"" + kind + "\""
+                          : std::string("only the last stage is a classifier")));
+    }
+    return &stages;
+}
+
+StageConfig parseStage(const Preset& preset, const nlohmann::json& st, size_t index,
+                       const std::vector<StageConfig>& before) {
+    StageConfig c;
+    c.pointer = "/train/stages/" + std::to_string(index);
+    c.kind = st.at("kind").get<std::string>();
+    c.name = c.kind;
+    std::set<std::string> keys{"kind",       "name",      "description",         "epochs",
+                               "batch_size", "optimizer", "validation_fraction", "fps",
+                               "image_size"};
+    if (c.kind == "vqvae")
+        keys.insert({"preset", "data"});
+    else
+        keys.insert({"critic", "generator", "vqvae", "audio_seconds", "n_critic", "lambda_gp", "gamma",
+                     "regression", "critic_optimizer"});
+    Section s(preset, st, c.pointer, keys);
+    if (s.has("name")) {
+        s.string("name", c.name);
+        for (char ch : c.name)
+            if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_')
+                s.fail("name",
+                       "names the stage's folder: letters, digits, - and _ only, got \"" + c.name + "\"");
+    }
+    for (const auto& b : before)
+        if (b.name == c.name)
+            s.fail("name", "\"" + c.name + "\" names an earlier stage too; give each stage its own name");
+    s.integer("epochs", c.epochs, 1, 100000);
+    s.integer("batch_size", c.batch_size, 1, 65536);
+    s.number("validation_fraction", c.validation_fraction, 0.0, 0.9);
+    s.number("fps", c.fps, 1e-3, 1000.0);
+    s.integer("image_size", c.image_size, 8, 4096);
+    if (c.image_size % 8 != 0)
+        s.fail("image_size", "must be a multiple of 8 (the VQ-VAE halves it three times)");
+    c.optimizer.lr = 2e-4;
+    if (c.kind == "transformation")
+        c.optimizer.beta1 = 0.5; // Liu et al.'s GAN code: Adam(0.0002, 0.5)
+    c.critic_optimizer = c.optimizer;
+    readOptimizer(s, c.optimizer);
+    const std::string preset_key = c.kind == "vqvae" ? "preset" : "critic";
+    if (!s.has(preset_key) || !s.at(preset_key).is_string() || s.at(preset_key).get<std::string>().empty())
+        s.fail(preset_key, std::string("must name the ") +
+                               (c.kind == "vqvae" ? "VQ-VAE preset (an image input, models.vqvae_encoder, "
+                                                    "models.vq_codebook, models.vqvae_decoder)"
+                                                  : "critic preset (a tensor input, models.critic)") +
+                               ", relative to this preset");
+    c.preset = preset.folderOf(s.pointer(preset_key)) / s.at(preset_key).get<std::string>();
+    if (c.kind == "vqvae") {
+        c.data = {"av", "images"};
+        if (s.has("data")) {
+            const auto& d = s.at("data");
+            std::vector<std::string> data;
+            if (d.is_string())
+                data.push_back(d.get<std::string>());
+            else if (d.is_array())
+                for (const auto& e : d)
+                    data.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+            if (data.empty())
+                s.fail("data", "must be \"av\", \"images\" or both as a list, got " + d.dump());
+            for (const auto& e : data)
+                if (e != "av" && e != "images")
+                    s.fail("data",
+                           "must be \"av\" (frames of --av-data), \"images\" (--images) or both, got " +
+                               d.dump());
+            c.data = data;
+        }
+        return c;
+    }
+    s.string("generator", c.generator);
+    s.string("vqvae", c.vqvae);
+    if (c.vqvae.empty()) {
+        for (const auto& b : before)
+            if (b.kind == "vqvae")
+                c.vqvae = b.name;
+    }
+    bool found = false;
+    for (const auto& b : before)
+        found = found || (b.kind == "vqvae" && b.name == c.vqvae);
+    if (!found)
+        s.fail("vqvae", "the transformation stage needs an earlier vqvae stage to give its targets" +
+                            (c.vqvae.empty() ? std::string() : "; none is named \"" + c.vqvae + "\""));
+    s.number("audio_seconds", c.audio_seconds, 0.01, 600.0);
+    s.integer("n_critic", c.n_critic, 1, 100);
+    s.number("lambda_gp", c.lambda_gp, 0.0, 1e6);
+    s.number("gamma", c.gamma, 0.0, 1e6);
+    s.number("regression", c.regression, 0.0, 1e6);
+    readOptimizer(s, c.critic_optimizer, "critic_optimizer");
+    return c;
+}
+
+} // namespace
+
+TrainConfig parseTrainConfig(const Preset& preset) {
+    const auto& doc = preset.document();
+    if (!doc.contains("train") || doc.at("train").is_null())
+        return {};
+    unsigned seed = 1;
+    if (const auto* stages = stagesOf(preset, &seed)) {
+        auto c = parseClassifier(preset, stages->back(),
+                                 "/train/stages/" + std::to_string(stages->size() - 1), true);
+        c.seed = seed;
+        return c;
+    }
+    return parseClassifier(preset, doc.at("train"), "/train", false);
+}
+
+std::vector<StageConfig> parseStages(const Preset& preset) {
+    std::vector<StageConfig> out;
+    const auto* stages = stagesOf(preset, nullptr);
+    if (!stages)
+        return out;
+    for (size_t i = 0; i + 1 < stages->size(); ++i)
+        out.push_back(parseStage(preset, (*stages)[i], i, out));
+    return out;
+}
+
+nlohmann::json StageConfig::toJson() const {
+    auto optimizerJson = [](const OptimizerConfig& o) {
+        return nlohmann::json{{"type", o.type},
+                              {"lr", o.lr},
+                              {"weight_decay", o.weight_decay},
+                              {"momentum", o.momentum},
+                              {"nesterov", o.nesterov},
+                              {"beta1", o.beta1},
+                              {"beta2", o.beta2}};
+    };
+    nlohmann::json j = {{"kind", kind},
+                        {"name", name},
+                        {"preset", preset.string()},
+                        {"epochs", epochs},
+                        {"batch_size", batch_size},
+                        {"optimizer", optimizerJson(optimizer)},
+                        {"validation_fraction", validation_fraction},
+                        {"fps", fps},
+                        {"image_size", image_size}};
+    if (kind == "vqvae")
+        j["data"] = data;
+    else {
+        j["generator"] = generator;
+        j["vqvae"] = vqvae;
+        j["audio_seconds"] = audio_seconds;
+        j["n_critic"] = n_critic;
+        j["lambda_gp"] = lambda_gp;
+        j["gamma"] = gamma;
+        j["regression"] = regression;
+        j["critic_optimizer"] = optimizerJson(critic_optimizer);
+    }
+    return j;
 }
 
 nlohmann::json TrainConfig::toJson() const {
@@ -180,7 +388,9 @@ nlohmann::json TrainConfig::toJson() const {
               {"lr", optimizer.lr},
               {"weight_decay", optimizer.weight_decay},
               {"momentum", optimizer.momentum},
-              {"nesterov", optimizer.nesterov}}},
+              {"nesterov", optimizer.nesterov},
+              {"beta1", optimizer.beta1},
+              {"beta2", optimizer.beta2}}},
             {"schedule",
              {{"type", schedule.type},
               {"min_lr", schedule.min_lr},
@@ -190,7 +400,11 @@ nlohmann::json TrainConfig::toJson() const {
             {"augment",
              {{"mixup_alpha", augment.mixup_alpha},
               {"time_shift", augment.time_shift},
-              {"crop_frames", augment.crop_frames}}},
+              {"crop_frames", augment.crop_frames},
+              {"freq_masks", augment.freq_masks},
+              {"freq_mask_width", augment.freq_mask_width},
+              {"time_masks", augment.time_masks},
+              {"time_mask_width", augment.time_mask_width}}},
             {"validation",
              {{"fraction", validation.fraction},
               {"patience", validation.patience},

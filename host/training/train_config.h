@@ -7,7 +7,8 @@
  *       "loss": "cross_entropy",                       // or "kl" (the same gradients on soft targets)
  *       "optimizer": { "type": "adam", "lr": 0.001, "weight_decay": 0 },
  *       "schedule": { "type": "cosine", "min_lr": 0 }, // constant | cosine | cosine_restarts (t0, t_mult)
- *       "augment": { "mixup_alpha": 1.0, "time_shift": 0.25, "crop_frames": 0 },
+ *       "augment": { "mixup_alpha": 1.0, "time_shift": 0.25, "crop_frames": 0,
+ *                    "freq_masks": 2, "freq_mask_width": 8, "time_masks": 2, "time_mask_width": 32 },
  *       "validation": { "fraction": 0.1, "patience": 10, "monitor": "val_loss" },
  *       "cache": "memory",                             // memory | disk | none
  *       "trainable": ["cnn9"],                         // default: every trainable node
@@ -16,10 +17,19 @@
  *
  * Every key is optional; docs/training.md gives the meaning and default of each. Errors name the
  * preset file and the JSON pointer of the offending key.
+ *
+ * A staged recipe (the IVF method: VQ-VAE, then the transformation network with its critic, then
+ * the classifier) lists its stages instead; the last stage is the classifier and takes the keys
+ * above, the earlier ones their own (StageConfig):
+ *
+ *     "train": { "seed": 1, "stages": [ { "kind": "vqvae", ... }, { "kind": "transformation", ... },
+ *                                       { "kind": "classifier", "epochs": 40, ... } ] }
  */
 #include "graph/preset.h"
 
 #include <nlohmann/json.hpp>
+
+#include <filesystem>
 
 #include <string>
 #include <vector>
@@ -32,6 +42,8 @@ struct OptimizerConfig {
     double weight_decay = 0.0;
     double momentum = 0.9; ///< sgd
     bool nesterov = false; ///< sgd
+    double beta1 = 0.9;    ///< adam, adamw
+    double beta2 = 0.999;  ///< adam, adamw
 };
 
 struct ScheduleConfig {
@@ -46,6 +58,12 @@ struct AugmentConfig {
     double mixup_alpha = 0.0; ///< 0: no mixup; else lambda ~ Beta(alpha, alpha) per sample
     double time_shift = 0.0;  ///< largest circular shift along frames, as a fraction of the frames
     int64_t crop_frames = 0;  ///< > 0: a random window of this many frames (shorter clips are looped first)
+    // SpecAugment-style masks (Park et al. 2019): bands along "bin" and spans along "frame", each of a
+    // random width up to the given one, set to the sample's mean.
+    int64_t freq_masks = 0;
+    int64_t freq_mask_width = 0;
+    int64_t time_masks = 0;
+    int64_t time_mask_width = 0;
 };
 
 struct ValidationConfig {
@@ -71,8 +89,44 @@ struct TrainConfig {
     nlohmann::json toJson() const;
 };
 
-/** Reads the preset's "train" section (defaults where it has none); an Error at the key otherwise. */
+/**
+ * A stage before the classifier in a staged recipe: "vqvae" fits a VQ-VAE preset on images, or
+ * "transformation" fits the graph's transformation network (with a critic preset) on video frames
+ * paired with the audio around them.
+ */
+struct StageConfig {
+    std::string kind;              ///< vqvae | transformation
+    std::string name;              ///< the stage's folder is stage<N>-<name>
+    std::string pointer;           ///< /train/stages/N, for errors
+    std::filesystem::path preset;  ///< vqvae: the VQ-VAE preset; transformation: the critic preset
+    std::vector<std::string> data; ///< vqvae: "av" (frames of --av-data) and/or "images" (--images)
+    double fps = 1.0;              ///< frames per second taken from videos
+    int64_t image_size = 128;      ///< frames and images are resized to image_size²
+    int epochs = 50;
+    int batch_size = 16;
+    OptimizerConfig optimizer;
+    double validation_fraction = 0.2; ///< held-out frames (vqvae) or pairs (transformation)
+    // transformation
+    std::string generator; ///< the transformation network's node id (default: the graph's only one)
+    std::string vqvae;     ///< the vqvae stage whose networks give the targets (default: the earlier one)
+    double audio_seconds = 5.0; ///< the audio around each frame that the generator hears
+    int n_critic = 5;           ///< critic steps per generator step
+    double lambda_gp = 10.0;    ///< WGAN-GP gradient penalty weight
+    double gamma = 1.0;         ///< image term: ||v - De(G(a))||² / var (AVGAN)
+    double regression = 1.0;    ///< paired term ||G(a) - target||² (our addition; 0: the paper's losses)
+    OptimizerConfig critic_optimizer;
+
+    nlohmann::json toJson() const;
+};
+
+/**
+ * Reads the preset's "train" section (defaults where it has none); an Error at the key otherwise.
+ * For a staged recipe: the classifier stage's settings, with the recipe's seed.
+ */
 TrainConfig parseTrainConfig(const Preset& preset);
+
+/** The stages before the classifier of a staged recipe; empty for a plain train section. */
+std::vector<StageConfig> parseStages(const Preset& preset);
 
 /** The learning rate at a (fractional) epoch of the run. */
 double learningRate(const TrainConfig& config, double epoch);

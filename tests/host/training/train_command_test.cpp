@@ -2,6 +2,7 @@
 // (checked against `avgraph eval` of the weights it wrote), a resumed run after a kill that ends
 // with the same weights as an uninterrupted one, and the errors a user meets.
 #include "host/metrics/training_log.h"
+#include "tests/host/training/esc10_lists.h"
 #include "tests/test_support.h"
 
 #include <catch2/catch.hpp>
@@ -16,24 +17,12 @@
 
 using namespace avgraph;
 using test::runAvgraph;
+using test::writeTwoClassList;
 namespace fs = std::filesystem;
 
 namespace {
 std::string q(const fs::path& p) { return test::shellQuote(p.string()); }
 fs::path tinyPreset() { return test::sourceDir() / "tests/data/presets/train-cnn9-tiny.json"; }
-
-/** A CSV list of the ESC-10 dog barks and rain clips (80 real clips, 5 folds from the file names). */
-fs::path writeTwoClassList(const fs::path& dir) {
-    fs::path list = dir / "dog-rain.csv";
-    std::ofstream out(list);
-    out << "path,label,fold\n";
-    for (const char* cls : {"001 - Dog bark", "002 - Rain"})
-        for (const auto& e : fs::directory_iterator(test::sharedDir() / "data/esc10" / cls))
-            if (e.path().extension() == ".ogg")
-                out << "\"" << e.path().string() << "\"," << (cls[2] == '1' ? "dog" : "rain") << ","
-                    << e.path().filename().string().substr(0, 1) << "\n";
-    return list;
-}
 
 /** Every tensor of a LibTorch archive written by saveWeights, by name. */
 std::map<std::string, torch::Tensor> readArchive(const fs::path& file) {
