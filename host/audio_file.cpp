@@ -1,5 +1,7 @@
 #include "host/audio_file.h"
 
+#include "host/media/media_file.h"
+
 #include <sndfile.h>
 #include <soxr.h>
 
@@ -101,10 +103,35 @@ DecodedAudio readAudio(const fs::path& file) {
 
     SF_INFO info{};
     SndfilePtr sf(sf_open(file.c_str(), SFM_READ, &info));
-    if (!sf)
-        fail(file,
-             "cannot open as audio (libsndfile: " + std::string(sf_strerror(nullptr)) +
-                 "); expected a readable audio file in a format libsndfile supports (WAV, FLAC, Ogg, ...)");
+    if (!sf) {
+        // Not a format libsndfile reads (MP4, MOV, WebM, AAC, ...): FFmpeg decodes the file's best audio
+        // stream instead, so that videos' soundtracks work wherever audio files do.
+        const std::string sndfile_reason = sf_strerror(nullptr);
+        try {
+            MediaAudio media = readMediaAudio(file);
+            DecodedAudio result;
+            result.samples = std::move(media.samples);
+            result.sample_rate = media.sample_rate;
+            result.format = "FFMPEG/" + media.format;
+            return result;
+        } catch (const std::exception& e) {
+            // readMediaAudio's message starts with the path and ends with what it expected: keep what
+            // FFmpeg said ("(FFmpeg: reason)"), or the message's middle when the problem was found before.
+            std::string ffmpeg_reason = e.what();
+            const std::string prefix = file.string() + ": ";
+            if (ffmpeg_reason.compare(0, prefix.size(), prefix) == 0)
+                ffmpeg_reason.erase(0, prefix.size());
+            const size_t said = ffmpeg_reason.find("(FFmpeg: ");
+            const size_t end = ffmpeg_reason.find(')', said);
+            if (said != std::string::npos && end != std::string::npos)
+                ffmpeg_reason = ffmpeg_reason.substr(said + 9, end - said - 9);
+            else if (const size_t expected = ffmpeg_reason.find("; expected"); expected != std::string::npos)
+                ffmpeg_reason.erase(expected);
+            fail(file,
+                 "cannot open as audio (libsndfile: " + sndfile_reason + "; FFmpeg: " + ffmpeg_reason +
+                     "); expected a readable audio file (WAV, FLAC, Ogg, MP3, ...) or a video with sound");
+        }
+    }
     if (info.channels <= 0)
         fail(file, "declares " + std::to_string(info.channels) + " channels; expected at least one");
     if (info.samplerate <= 0)

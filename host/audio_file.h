@@ -1,5 +1,5 @@
 #pragma once
-// Decoding audio files into tensors, and changing their sample rate.
+// Decoding audio files (and the sound of videos) into tensors, and changing their sample rate.
 //
 // The host is the only place that touches files: nodes receive tensors. Decoding uses libsndfile (WAV,
 // FLAC, Ogg Vorbis/Opus, AIFF, ... whatever the installed libsndfile supports) and resampling uses
@@ -34,10 +34,13 @@ struct DecodedAudio {
  * unchanged. Nothing is clipped, and NaN or Inf samples from a float file are passed through too:
  * whether they are an error is for the graph's nodes to decide, not for the decoder.
  *
+ * A file libsndfile cannot open (MP4, MOV, WebM, MP3 in an older libsndfile, AAC, ...) is decoded with
+ * FFmpeg instead (host/media/media_file.h, readMediaAudio: its best audio stream, at its own rate, as
+ * float); `format` is then "FFMPEG/<container>/<codec>", e.g. "FFMPEG/mov,mp4,m4a,3gp,3g2,mj2/aac".
+ *
  * @throws std::runtime_error whose message starts with the path when the path is missing or a folder,
- *         the file cannot be opened or is not an audio format libsndfile recognises (libsndfile's own
- *         reason is included), it contains no audio frames, or it yields fewer frames than its header
- *         announces (truncated or damaged).
+ *         the file cannot be opened by libsndfile nor FFmpeg (both reasons are included), it contains no
+ * audio frames, or it yields fewer frames than its header announces (truncated or damaged).
  */
 DecodedAudio readAudio(const std::filesystem::path& file);
 

@@ -2,6 +2,7 @@
 
 #include "graph/error.h"
 #include "host/audio_file.h"
+#include "host/media/media_file.h"
 
 #include <cmath>
 #include <string>
@@ -58,6 +59,24 @@ Value loadAudioFor(const std::filesystem::path& file, const PresetInput& input) 
     v.kind = Kind::Audio;
     v.sample_rate = rate;
     v.axes = {"batch", "channel", "sample"};
+    return v;
+}
+
+Value loadImageFor(const std::filesystem::path& file, const PresetInput& input) {
+    if (input.kind != Kind::Image)
+        throw Error({file.string(), "", input.name, 0, 0}, "the preset's input '" + input.name + "' takes " +
+                                                               std::string(kindName(input.kind)) +
+                                                               ", not image files");
+    torch::Tensor rgb;
+    try {
+        rgb = readImage(file);
+    } catch (const std::exception& e) {
+        throw Error({}, e.what()); // readImage's messages start with the file already
+    }
+    Value v;
+    v.tensor = rgb.to(torch::kFloat32).unsqueeze(0);
+    v.kind = Kind::Image;
+    v.axes = {"batch", "channel", "row", "col"};
     return v;
 }
 

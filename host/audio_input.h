@@ -1,7 +1,7 @@
 #pragma once
 /**
  * Audio files as values for a graph input: decoded, resampled to the rate the preset's input
- * asks for (libsoxr), and shaped [batch, channel, sample].
+ * asks for (libsoxr), and shaped [batch, channel, sample]; and image files for an image input.
  */
 #include "graph/preset.h"
 #include "graph/value.h"
@@ -13,6 +13,10 @@ namespace avgraph::host {
 
 /** Decodes a file for a graph input; throws an Error naming the file. */
 Value loadAudioFor(const std::filesystem::path& file, const PresetInput& input);
+
+/** Decodes an image file (host/media/media_file.h readImage) for a graph input of kind image: float32
+ *  [1, 3, H, W] RGB in [0, 255], axes batch, channel, row, col. Throws an Error naming the file. */
+Value loadImageFor(const std::filesystem::path& file, const PresetInput& input);
 
 /** Stacks clips of equal shape and sample rate into one batch. */
 Value stackClips(const std::vector<Value>& clips);

@@ -87,7 +87,15 @@ std::vector<fs::path> audioFilesUnder(const fs::path& dir) {
     return files;
 }
 
-std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments) {
+static bool isImageFileName(const fs::path& file) {
+    static const std::set<std::string> known{".jpg", ".jpeg", ".png", ".bmp", ".webp"};
+    return known.count(lower(file.extension().string())) > 0;
+}
+
+InputKind audioInputs() { return {isAudioFileName, "audio files (wav, flac, ogg, ...)"}; }
+InputKind imageInputs() { return {isImageFileName, "image files (jpg, jpeg, png, bmp, webp)"}; }
+
+std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments, InputKind kind) {
     std::vector<fs::path> files;
     for (const auto& arg : arguments) {
         fs::path p = arg;
@@ -95,10 +103,10 @@ std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments) {
             std::vector<fs::path> found;
             for (const auto& entry :
                  fs::recursive_directory_iterator(p, fs::directory_options::follow_directory_symlink))
-                if (entry.is_regular_file() && isAudioFileName(entry.path()))
+                if (entry.is_regular_file() && kind.accepts(entry.path()))
                     found.push_back(entry.path());
             if (found.empty())
-                throw Error({arg, "", "", 0, 0}, "the folder holds no audio files (wav, flac, ogg, ...)");
+                throw Error({arg, "", "", 0, 0}, std::string("the folder holds no ") + kind.description);
             std::sort(found.begin(), found.end());
             files.insert(files.end(), found.begin(), found.end());
         } else if (fs::is_regular_file(p)) {

@@ -17,8 +17,21 @@ struct InputFile {
     std::filesystem::path output_subdir;
 };
 
-/** Expands the --input arguments; throws avgraph::Error naming what was not found. */
-std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments);
+/** Which files a folder given as an input contributes: a test of the name, and what they are called. */
+struct InputKind {
+    bool (*accepts)(const std::filesystem::path&);
+    const char* description; ///< e.g. "audio files (wav, flac, ogg, ...)", for the empty-folder error
+};
+
+/** Audio files by name (isAudioFileName): what expandInputs searches folders for by default. */
+InputKind audioInputs();
+/** Image files by name (jpg, jpeg, png, bmp, webp), for a preset whose input is an image. */
+InputKind imageInputs();
+
+/** Expands the --input arguments, searching folders for `kind`'s files; throws avgraph::Error naming
+ *  what was not found. */
+std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments,
+                                    InputKind kind = audioInputs());
 
 /** One of `count` parts of an input list (`avgraph run --shard INDEX/COUNT`, INDEX 1-based). */
 struct Shard {

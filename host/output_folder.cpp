@@ -1,6 +1,7 @@
 #include "host/output_folder.h"
 
 #include "graph/error.h"
+#include "host/media/media_file.h"
 #include "host/npy.h"
 
 #include <cerrno>
@@ -32,19 +33,38 @@ OutputFolder::OutputFolder(fs::path dir) : dir_(std::move(dir)) {
             ours_.insert(line);
 }
 
-fs::path OutputFolder::writeNpy(const fs::path& relative, const torch::Tensor& tensor) {
+fs::path OutputFolder::prepare(const fs::path& relative) {
     fs::path full = dir_ / relative;
-    std::string key = relative.generic_string();
-    if (fs::exists(full) && !ours_.count(key))
+    if (fs::exists(full) && !ours_.count(relative.generic_string()))
         throw Error({full.string(), "", "", 0, 0},
                     "exists and was not written by avgraph; choose another --output folder or move the file");
     std::error_code ec;
     fs::create_directories(full.parent_path(), ec);
     if (ec)
         throw Error({full.parent_path().string(), "", "", 0, 0}, "cannot create the folder: " + ec.message());
-    host::writeNpy(full, tensor);
-    if (ours_.insert(key).second)
+    return full;
+}
+
+void OutputFolder::record(const fs::path& relative) {
+    if (ours_.insert(relative.generic_string()).second)
         saveManifest();
+}
+
+fs::path OutputFolder::writeNpy(const fs::path& relative, const torch::Tensor& tensor) {
+    fs::path full = prepare(relative);
+    host::writeNpy(full, tensor);
+    record(relative);
+    return full;
+}
+
+fs::path OutputFolder::writePng(const fs::path& relative, const torch::Tensor& rgb) {
+    fs::path full = prepare(relative);
+    try {
+        host::writePng(full, rgb);
+    } catch (const std::exception& e) {
+        throw Error({}, e.what()); // writePng's messages start with the file
+    }
+    record(relative);
     return full;
 }
 

@@ -20,6 +20,9 @@ public:
 
     /** Writes `relative` (e.g. "dog/logmel.npy") as float32 .npy; returns the full path. */
     std::filesystem::path writeNpy(const std::filesystem::path& relative, const torch::Tensor& tensor);
+    /** Writes `relative` (e.g. "photo/image.png") as an 8-bit RGB PNG of a [3, H, W] value in [0, 255]
+     *  (clamped and rounded, host/media/media_file.h writePng); returns the full path. */
+    std::filesystem::path writePng(const std::filesystem::path& relative, const torch::Tensor& rgb);
     /** Records what was written, so a later run may replace it, keeping what runs writing into the folder at
      *  the same time (shards) recorded. Called after every file too. */
     void saveManifest() const;
@@ -27,6 +30,11 @@ public:
     const std::filesystem::path& dir() const { return dir_; }
 
 private:
+    /** The full path of `relative`, its folder made, after checking that the file is ours to replace. */
+    std::filesystem::path prepare(const std::filesystem::path& relative);
+    /** Records a written file in the manifest. */
+    void record(const std::filesystem::path& relative);
+
     std::filesystem::path dir_;
     std::set<std::string> ours_;
 };

@@ -1,4 +1,4 @@
-// avgraph run: a preset over audio files, writing each output as .npy.
+// avgraph run: a preset over audio or image files, writing each output as .npy (and images as .png).
 #include "host/cli/commands.h"
 #include "host/message_text.h"
 
@@ -56,11 +56,12 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
     const Preset& preset = loaded.graph->preset();
     if (preset.inputs().size() != 1)
         throw Error(preset.locate("/inputs"),
-                    "`avgraph run` feeds audio files to a preset with one audio input; "
+                    "`avgraph run` feeds audio or image files to a preset with one input; "
                     "this preset has " +
                         std::to_string(preset.inputs().size()));
     const PresetInput& input = preset.inputs()[0];
-    auto files = expandInputs(settings.inputs);
+    const bool images = input.kind == Kind::Image;
+    auto files = expandInputs(settings.inputs, images ? imageInputs() : audioInputs());
     const size_t all_inputs = files.size();
     if (shard) {
         // Split after expandInputs, which fixed the order and each input's output path from the whole list:
@@ -121,6 +122,13 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
                     if (single)
                         std::cout << "wrote " << path.string() << "  float32 " << shapeText(clip) << "  ("
                                   << kindName(value.kind) << ")\n";
+                    // An RGB image is also written as a picture; the .npy keeps the unclamped values.
+                    if (value.kind == Kind::Image && clip.dim() == 3 && clip.size(0) == 3) {
+                        auto png = out.writePng(names[b]->output_subdir / (name + ".png"), clip);
+                        if (single)
+                            std::cout << "wrote " << png.string() << "  " << clip.size(2) << "x"
+                                      << clip.size(1) << " RGB\n";
+                    }
                     if (top > 0 && value.kind == Kind::Probabilities && clip.dim() == 1) {
                         progress.finish();
                         std::cout << (single ? "" : names[b]->path.string() + ": ") << name << ": "
@@ -142,7 +150,7 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
     for (const auto& f : files) {
         Value clip;
         try {
-            clip = loadAudioFor(f.path, input);
+            clip = images ? loadImageFor(f.path, input) : loadAudioFor(f.path, input);
         } catch (const Error& e) {
             if (!settings.keep_going)
                 throw;
@@ -151,7 +159,8 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
             ++failed;
             continue;
         }
-        audio_seconds += static_cast<double>(clip.tensor.size(-1)) / clip.sample_rate;
+        if (!images)
+            audio_seconds += static_cast<double>(clip.tensor.size(-1)) / clip.sample_rate;
         if (!batch.empty() &&
             (!sameShape(batch[0], clip) || static_cast<int>(batch.size()) >= settings.batch))
             flush();
@@ -161,7 +170,10 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
     flush();
     progress.finish();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!single)
+    if (!single && images)
+        std::cout << "wrote " << preset.outputs().size() << " output(s) for " << done << " image(s) to "
+                  << out.dir().string() << " in " << seconds << " s\n";
+    else if (!single)
         std::cout << "wrote " << preset.outputs().size() << " output(s) for " << done << " clip(s) to "
                   << out.dir().string() << " in " << seconds << " s (" << audio_seconds / seconds
                   << "x real time)\n";
@@ -176,14 +188,17 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
 
 void addRunCommand(CLI::App& app, const GlobalOptions& global) {
     auto settings = std::make_shared<RunSettings>();
-    CLI::App* cmd = app.add_subcommand("run", "Run a preset over audio files and write its outputs as .npy");
+    CLI::App* cmd = app.add_subcommand(
+        "run",
+        "Run a preset over audio (or image) files and write its outputs as .npy (images also as .png)");
     addGraphOptions(*cmd, settings->graph, true);
     cmd->add_option("--top", settings->top,
                     "Print the K most probable classes of each clip's probability outputs (default: 3 for "
                     "one input, none for several)")
         ->check(CLI::Range(0, 1000));
     cmd->add_option("-i,--input", settings->inputs,
-                    "Audio file, folder (searched recursively) or list file (.txt/.lst); repeatable")
+                    "Audio file (or image, for a preset with an image input), folder (searched recursively) "
+                    "or list file (.txt/.lst); repeatable")
         ->required();
     cmd->add_option(
            "-o,--output", settings->output,
