@@ -1,6 +1,7 @@
 #include "nodes/builtin_nodes.h"
 
 #include "nodes/features/features.h"
+#include "nodes/image/image_nodes.h"
 #include "nodes/models/model_nodes.h"
 #include "nodes/signal/signal_nodes.h"
 #include "nodes/tensor/tensor_nodes.h"
@@ -12,6 +13,7 @@ void registerBuiltinNodes(Registry& registry) {
     registerTensorNodes(registry);
     registerSignalNodes(registry);
     registerModelNodes(registry);
+    registerImageNodes(registry);
 }
 
 } // namespace avgraph::nodes

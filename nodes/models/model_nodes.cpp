@@ -9,6 +9,12 @@ void registerModelNodes(Registry& registry) {
     registry.add(softmaxNodeSpec());
     registry.add(argmaxNodeSpec());
     registry.add(torchscriptNodeSpec());
+    registry.add(vqvaeEncoderNodeSpec());
+    registry.add(vqCodebookNodeSpec());
+    registry.add(vqvaeDecoderNodeSpec());
+    registry.add(codebookLookupNodeSpec());
+    registry.add(transformationNetworkNodeSpec());
+    registry.add(criticNodeSpec());
 }
 
 } // namespace avgraph::nodes

@@ -1,8 +1,9 @@
 #pragma once
 /**
  * Neural network nodes: the CNN9 classifier of Kong et al., the VGG14-like classifier and the
- * embedding MLP of Pham et al., softmax and argmax over classes, and user-exported TorchScript
- * modules. See docs/models.md for the architectures and the readings chosen where papers are silent.
+ * embedding MLP of Pham et al., softmax and argmax over classes, user-exported TorchScript
+ * modules, and the IVF networks of Liu et al. (VQ-VAE, codebook lookup, transformation network, critic). See
+ * docs/models.md for the architectures and the readings chosen where papers are silent.
  *
  * The networks are trainable nodes: `Node::module()` gives their torch::nn::Module. They are built
  * in eval mode (batch norm uses its running statistics, dropout is off), which is what inference
@@ -27,6 +28,20 @@ NodeSpec softmaxNodeSpec();
 NodeSpec argmaxNodeSpec();
 /** models.torchscript: a TorchScript module (torch::jit::load) run on the input. */
 NodeSpec torchscriptNodeSpec();
+
+// The IVF method (Liu et al.), nodes/models/ivf_nodes.cpp; networks in vqvae.h and ivf_networks.h.
+/** models.vqvae_encoder: image [batch, 3, H, W] to z_e [batch, D, H/8, W/8]. */
+NodeSpec vqvaeEncoderNodeSpec();
+/** models.vq_codebook: z_e to its nearest codes (straight-through), indices, VQ loss and code usage. */
+NodeSpec vqCodebookNodeSpec();
+/** models.vqvae_decoder: codes [batch, D, h, w] to an image [batch, 3, 8h, 8w]. */
+NodeSpec vqvaeDecoderNodeSpec();
+/** models.codebook_lookup: code indices or a [-1, 1] index map to the codes [batch, D, h, w]. */
+NodeSpec codebookLookupNodeSpec();
+/** models.transformation_network: G, log-mel [batch, 1, n_mels, frames] to an imagined 16×16 feature. */
+NodeSpec transformationNetworkNodeSpec();
+/** models.critic: D, the WGAN-GP critic's score [batch] of a 16×16 feature map. */
+NodeSpec criticNodeSpec();
 
 /** Adds the model node types. */
 void registerModelNodes(Registry& registry);

@@ -6,6 +6,7 @@
 #include "host/audio_file.h"
 #include "host/npy.h"
 #include "nodes/features/features.h"
+#include "nodes/image/image_nodes.h"
 #include "nodes/models/model_nodes.h"
 #include "nodes/signal/signal_nodes.h"
 #include "nodes/tensor/tensor_nodes.h"
@@ -24,7 +25,8 @@
 
 namespace avgraph::test {
 
-/** The feature, signal, tensor and model node types; it outlives every node, which points into its specs. */
+/** The feature, signal, tensor, model and image node types; it outlives every node, which points into its
+ * specs. */
 inline const Registry& nodeRegistry() {
     static const std::unique_ptr<Registry> registry = [] {
         auto r = std::make_unique<Registry>();
@@ -32,6 +34,7 @@ inline const Registry& nodeRegistry() {
         nodes::registerTensorNodes(*r);
         nodes::registerSignalNodes(*r);
         nodes::registerModelNodes(*r);
+        nodes::registerImageNodes(*r);
         return r;
     }();
     return *registry;
