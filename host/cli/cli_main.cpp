@@ -31,6 +31,7 @@ int cliMain(int argc, char** argv) {
     addDataCommand(app, global);
     addEvalCommand(app, global);
     addTrainCommand(app, global);
+    addAblateCommand(app, global);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -48,5 +48,6 @@ void addReportCommand(CLI::App& app, const GlobalOptions& global);
 void addDataCommand(CLI::App& app, const GlobalOptions& global);
 void addEvalCommand(CLI::App& app, const GlobalOptions& global);
 void addTrainCommand(CLI::App& app, const GlobalOptions& global);
+void addAblateCommand(CLI::App& app, const GlobalOptions& global);
 
 } // namespace avgraph::host
