@@ -55,7 +55,8 @@ struct Row {
     std::string name;
     std::string preset;
     std::string description;
-    long long seed = 0; ///< what the row trains with: --seed, else the preset's /train/seed
+    long long seed = 0;  ///< what the row trains with: --seed, else the preset's /train/seed
+    bool staged = false; ///< a staged recipe (the IVF rows): trains stages on --av-data / --images first
 };
 
 /** One row's outcome on one fold. */
@@ -367,6 +368,7 @@ private:
             row.name = preset.name().empty() ? fs::path(file).stem().string() : preset.name();
             if (doc.contains("description") && doc.at("description").is_string())
                 row.description = doc.at("description").get<std::string>();
+            row.staged = doc.at("train").contains("stages");
             row.seed = settings_.seed >= 0 ? settings_.seed : 0;
             if (settings_.seed < 0) {
                 const auto& train = doc.at("train");
@@ -501,10 +503,15 @@ private:
             args.insert(args.end(), {"--threads", std::to_string(settings_.threads)});
         if (!settings_.device.empty())
             args.insert(args.end(), {"--device", settings_.device});
-        if (!settings_.av_data.empty())
-            args.insert(args.end(), {"--av-data", settings_.av_data});
-        if (!settings_.images.empty())
-            args.insert(args.end(), {"--images", settings_.images});
+        // Only staged rows take the audio-visual data; they share one stage folder, so the folds (and
+        // rows whose stages agree, such as the IVF rows' VQ-VAE) train each stage once.
+        if (row.staged) {
+            if (!settings_.av_data.empty())
+                args.insert(args.end(), {"--av-data", settings_.av_data});
+            if (!settings_.images.empty())
+                args.insert(args.end(), {"--images", settings_.images});
+            args.insert(args.end(), {"--stage-dir", (fs::path(settings_.out) / "stages").string()});
+        }
         for (const auto& o : settings_.overrides)
             args.insert(args.end(), {"--set", o});
         if (settings_.no_plots)

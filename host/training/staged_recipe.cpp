@@ -361,9 +361,11 @@ std::optional<StageResult> finishedStage(const fs::path& dir, const nlohmann::js
                 "); its weights belong to that recipe: train into another folder (--out or --stage-dir)");
     StageResult r;
     r.summary = j;
-    for (const auto& [id, name] : j.value("weights", nlohmann::json::object()).items())
+    const auto weights = j.value("weights", nlohmann::json::object()); // named: items() would dangle
+    const auto types = j.value("types", nlohmann::json::object());
+    for (const auto& [id, name] : weights.items())
         r.weights[id] = dir / name.get<std::string>();
-    for (const auto& [id, type] : j.value("types", nlohmann::json::object()).items())
+    for (const auto& [id, type] : types.items())
         r.types[id] = type.get<std::string>();
     return r;
 }

@@ -9,6 +9,8 @@
 
 namespace avgraph::host::training {
 
+namespace fs = std::filesystem;
+
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
@@ -274,7 +276,8 @@ StageConfig parseStage(const Preset& preset, const nlohmann::json& st, size_t in
                                                     "models.vq_codebook, models.vqvae_decoder)"
                                                   : "critic preset (a tensor input, models.critic)") +
                                ", relative to this preset");
-    c.preset = preset.folderOf(s.pointer(preset_key)) / s.at(preset_key).get<std::string>();
+    c.preset = fs::absolute(preset.folderOf(s.pointer(preset_key)) / s.at(preset_key).get<std::string>())
+                   .lexically_normal();
     if (c.kind == "vqvae") {
         c.data = {"av", "images"};
         if (s.has("data")) {

@@ -122,12 +122,6 @@ TEST_CASE("every shipped preset validates", "[host][cli][presets]") {
     for (const auto& f : fs::recursive_directory_iterator(test::sourceDir() / "presets")) {
         if (f.path().extension() != ".json")
             continue;
-        // The IVF rows of the Table 1 ablation extend presets/ivf/, which arrives with the IVF nodes
-        // (another branch); until then they cannot validate.
-        if (f.path().parent_path().filename() == "ablation" &&
-            f.path().filename().string().find("ivf") != std::string::npos &&
-            !fs::exists(test::sourceDir() / "presets/ivf"))
-            continue;
         ++count;
         auto r = runAvgraph("validate " + q(f.path()));
         INFO(f.path() << "\n" << r.output);

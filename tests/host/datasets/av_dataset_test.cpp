@@ -5,7 +5,7 @@
 #include "host/audio_file.h"
 #include "host/datasets/av_dataset.h"
 #include "host/media/media_file.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 #include <catch2/catch.hpp>
 #include <sndfile.h>

@@ -3,7 +3,7 @@
 // of the same audio, and libjpeg's (djpeg) decode of the same photos.
 #include "host/audio_file.h"
 #include "host/media/media_file.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
