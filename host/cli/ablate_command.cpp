@@ -516,8 +516,9 @@ private:
             args.insert(args.end(), {"--set", o});
         if (settings_.no_plots)
             args.push_back("--no-plots");
-        if (holdsRun(dir))
-            args.push_back("--resume"); // an interrupted run goes on from its last checkpoint
+        // An interrupted run goes on from its last checkpoint (a staged row's may be in a stage).
+        if (holdsRun(dir) || (row.staged && holdsRun(fs::path(settings_.out) / "stages")))
+            args.push_back("--resume");
 
         writeRowFolder(row);
         fs::create_directories(dir);

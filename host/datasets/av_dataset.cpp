@@ -4,6 +4,7 @@
 #include "graph/error.h"
 #include "host/audio_file.h"
 #include "host/datasets/metadata_table.h"
+#include "host/datasets/readers.h"
 #include "host/media/media_file.h"
 
 #include <torch/torch.h>
@@ -17,6 +18,8 @@
 namespace avgraph::host {
 
 namespace fs = std::filesystem;
+using datasets::allDigits;
+using datasets::splitDashes;
 
 namespace {
 
@@ -85,22 +88,6 @@ AvDataset readVideoFolder(const fs::path& root) {
         ds.clips.push_back(std::move(clip));
     }
     return ds;
-}
-
-std::vector<std::string> splitDashes(const std::string& s) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    while (true) {
-        size_t dash = s.find('-', start);
-        parts.push_back(s.substr(start, dash - start));
-        if (dash == std::string::npos)
-            return parts;
-        start = dash + 1;
-    }
-}
-
-bool allDigits(const std::string& s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 std::string knownLabels(const std::vector<std::string>& classes) {

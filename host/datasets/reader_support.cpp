@@ -1,6 +1,7 @@
 // What the dataset readers share: duplicate rows, audio presence, integer cells.
 #include "host/datasets/readers.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace avgraph::host::datasets {
@@ -77,6 +78,22 @@ bool parseEsc10Name(const std::string& name, int& fold, std::string& source, std
     source = s;
     take = t;
     return fold >= 1;
+}
+
+std::vector<std::string> splitDashes(const std::string& s) {
+    std::vector<std::string> parts;
+    size_t start = 0;
+    while (true) {
+        size_t dash = s.find('-', start);
+        parts.push_back(s.substr(start, dash - start));
+        if (dash == std::string::npos)
+            return parts;
+        start = dash + 1;
+    }
+}
+
+bool allDigits(const std::string& s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 } // namespace avgraph::host::datasets

@@ -4,6 +4,7 @@
 #include "host/datasets/metadata_table.h"
 
 #include <map>
+#include <vector>
 
 namespace avgraph::host::datasets {
 
@@ -51,5 +52,10 @@ bool checkAudio(const MetadataTable& table, const MetadataRow& row, int file_col
 
 /** Parses a positive integer cell (a fold, a class id); an Error at the cell otherwise. */
 int positiveInteger(const MetadataTable& table, const MetadataRow& row, int column, int min_value = 1);
+
+/** The parts of a TAU file name between dashes ("airport-lisbon-1000-40000" -> 4 parts). */
+std::vector<std::string> splitDashes(const std::string& s);
+/** Whether a name part is a non-empty run of decimal digits. */
+bool allDigits(const std::string& s);
 
 } // namespace avgraph::host::datasets

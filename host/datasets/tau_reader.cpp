@@ -12,22 +12,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::string> splitDashes(const std::string& s) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    while (true) {
-        size_t dash = s.find('-', start);
-        parts.push_back(s.substr(start, dash - start));
-        if (dash == std::string::npos)
-            return parts;
-        start = dash + 1;
-    }
-}
-
-bool allDigits(const std::string& s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
-}
-
 /** Fills scene, city, recording, segment, subsegment and device from a development file name:
  *  scene-city-location-segment-device.wav (2019, 2020) or scene-city-location-segment-index-device.wav
  *  (2022, 1-s segments). Returns the scene; an Error at the cell if the name has another shape. */

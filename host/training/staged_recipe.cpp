@@ -125,6 +125,15 @@ torch::Tensor collectImages(const StageConfig& stage, const AudioVisualData& dat
     return torch::stack(images);
 }
 
+/** Images or 16x16 feature maps as a graph value: [batch, channel, row, col]. */
+Value gridValue(torch::Tensor t, Kind kind) {
+    Value v;
+    v.tensor = std::move(t);
+    v.kind = kind;
+    v.axes = {"batch", "channel", "row", "col"};
+    return v;
+}
+
 /** A random held-out share of n items (at least one when the fraction is positive and n > 1). */
 std::pair<std::vector<int64_t>, std::vector<int64_t>> holdOut(int64_t n, double fraction, unsigned seed) {
     std::vector<int64_t> order(static_cast<size_t>(n));
@@ -155,34 +164,11 @@ std::vector<std::vector<int64_t>> epochBatches(std::vector<int64_t> items, int b
     return out;
 }
 
-void atomicSave(torch::serialize::OutputArchive& archive, const fs::path& file) {
-    fs::path partial = file;
-    partial += ".partial-" + std::to_string(::getpid());
-    archive.save_to(partial.string());
-    fs::rename(partial, file);
-}
-
 void atomicWrite(const fs::path& file, const std::string& text) {
     fs::path partial = file;
     partial += ".partial-" + std::to_string(::getpid());
     std::ofstream(partial) << text;
     fs::rename(partial, file);
-}
-
-/** Keeps the log lines up to `last_epoch`. */
-void truncateLog(const fs::path& log, int last_epoch) {
-    if (!fs::exists(log))
-        return;
-    std::ifstream in(log);
-    std::string line, kept;
-    while (std::getline(in, line)) {
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.contains("epoch") && j["epoch"].is_number_integer() &&
-            j["epoch"].get<int>() <= last_epoch)
-            kept += line + "\n";
-    }
-    in.close();
-    std::ofstream(log, std::ios::trunc) << kept;
 }
 
 /** Modules trained together, saved and restored together with their optimizers. */
@@ -398,10 +384,7 @@ StageResult trainVqvaeStage(Graph& g, Executor& ex, const StageConfig& stage, un
     const int64_t n = images.size(0);
     out << "stage " << stage.name << ": " << n << " images of " << stage.image_size << "x" << stage.image_size
         << "\n";
-    Value raw;
-    raw.tensor = images.to(torch::kFloat);
-    raw.kind = Kind::Image;
-    raw.axes = {"batch", "channel", "row", "col"};
+    const Value raw = gridValue(images.to(torch::kFloat), Kind::Image);
     Value x;
     if (g.vertex(pre).is_input)
         x = raw;
@@ -618,10 +601,7 @@ StageResult trainTransformationStage(Graph& main, Executor& main_exec, Graph& vg
         throw stageError(main, stage, "no video frames in " + data.av_data.string());
     const int64_t n = static_cast<int64_t>(frames.size());
     auto audio_features = torch::cat(features, 0).contiguous();
-    Value raw;
-    raw.tensor = torch::stack(frames).to(torch::kFloat);
-    raw.kind = Kind::Image;
-    raw.axes = {"batch", "channel", "row", "col"};
+    const Value raw = gridValue(torch::stack(frames).to(torch::kFloat), Kind::Image);
 
     // Targets by G's mode: the frames' index maps, quantized features, or encoder outputs.
     torch::Tensor images, target;
@@ -672,19 +652,14 @@ StageResult trainTransformationStage(Graph& main, Executor& main_exec, Graph& vg
         return main_exec.runPart({}, {{front_id, given}}, {g_id}, o).at(g_id).at("out").tensor;
     };
     auto critic = [&](const torch::Tensor& features) {
-        Value v;
-        v.tensor = features;
-        v.kind = Kind::Tensor;
-        v.axes = {"batch", "channel", "row", "col"};
-        return cex.runPart({{critic_input.name, v}}, {}, {d_id}, training).at(d_id).at("score").tensor;
+        return cex.runPart({{critic_input.name, gridValue(features, Kind::Tensor)}}, {}, {d_id}, training)
+            .at(d_id)
+            .at("score")
+            .tensor;
     };
     auto decode = [&](const torch::Tensor& y) {
         auto z = mode == "index_map" ? blendCodes(y, codebook) : y;
-        Value v;
-        v.tensor = z;
-        v.kind = Kind::Tensor;
-        v.axes = {"batch", "channel", "row", "col"};
-        return vex.runPart({}, {{vq_id, {{"quantized", v}}}}, {dec_id}, training)
+        return vex.runPart({}, {{vq_id, {{"quantized", gridValue(z, Kind::Tensor)}}}}, {dec_id}, training)
             .at(dec_id)
             .at("image")
             .tensor;

@@ -113,7 +113,7 @@ struct StageConfig {
     int n_critic = 5;           ///< critic steps per generator step
     double lambda_gp = 10.0;    ///< WGAN-GP gradient penalty weight
     double gamma = 1.0;         ///< image term: ||v - De(G(a))||² / var (AVGAN)
-    double regression = 1.0;    ///< paired term ||G(a) - target||² (our addition; 0: the paper's losses)
+    double regression = 100.0;  ///< paired term ||G(a) - target||² (our addition, weighted like pix2pix; 0: the papers' losses)
     OptimizerConfig critic_optimizer;
 
     nlohmann::json toJson() const;

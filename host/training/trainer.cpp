@@ -72,6 +72,14 @@ nlohmann::json optionalNumber(const std::optional<double>& x) {
     return x && std::isfinite(*x) ? nlohmann::json(*x) : nlohmann::json(nullptr);
 }
 
+/** Sets requires_grad on every parameter of a module. */
+void setRequiresGrad(torch::nn::Module& module, bool on) {
+    for (auto& p : module.parameters())
+        p.set_requires_grad(on);
+}
+
+} // namespace
+
 void atomicSave(torch::serialize::OutputArchive& archive, const fs::path& file) {
     fs::path partial = file; // per process: data-parallel ranks may write the same feature files
     partial += ".partial-" + std::to_string(::getpid());
@@ -79,7 +87,6 @@ void atomicSave(torch::serialize::OutputArchive& archive, const fs::path& file) 
     fs::rename(partial, file);
 }
 
-/** Keeps the log lines up to `last_epoch` (a resumed run rewrites the epochs after its checkpoint). */
 void truncateLog(const fs::path& log, int last_epoch) {
     if (!fs::exists(log))
         return;
@@ -97,14 +104,6 @@ void truncateLog(const fs::path& log, int last_epoch) {
     std::ofstream out(log, std::ios::trunc);
     out << kept;
 }
-
-/** Sets requires_grad on every parameter of a module. */
-void setRequiresGrad(torch::nn::Module& module, bool on) {
-    for (auto& p : module.parameters())
-        p.set_requires_grad(on);
-}
-
-} // namespace
 
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const std::vector<torch::Tensor>& params,
                                                        const OptimizerConfig& o) {

@@ -20,6 +20,7 @@
 #include "host/training/train_config.h"
 
 #include <torch/optim/optimizer.h>
+#include <torch/serialize/output-archive.h>
 
 #include <filesystem>
 #include <functional>
@@ -75,6 +76,12 @@ private:
     std::map<size_t, std::map<std::string, Ports>> memory_;
     std::map<std::string, Ports> metadata_; ///< the first clip's values (disk mode: the values' metadata)
 };
+
+/** Writes an archive beside `file` and renames it over the file: never half a checkpoint. */
+void atomicSave(torch::serialize::OutputArchive& archive, const std::filesystem::path& file);
+
+/** Keeps the log lines up to `last_epoch` (a resumed run rewrites the epochs after its checkpoint). */
+void truncateLog(const std::filesystem::path& log, int last_epoch);
 
 /** The optimizer a config names, over these parameters. */
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const std::vector<torch::Tensor>& params,

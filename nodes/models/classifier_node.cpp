@@ -13,18 +13,7 @@ ClassifierNode::ClassifierNode(const NodeContext& ctx, int64_t item_dims)
 
 void ClassifierNode::adopt(std::shared_ptr<torch::nn::Module> network) {
     network_ = std::move(network);
-    if (params().text("dtype") == "float64")
-        network_->to(torch::kDouble);
-    if (!params().isNull("weights")) {
-        try {
-            loadWeights(*network_, params().path("weights"));
-        } catch (const std::invalid_argument& e) {
-            Location at = where();
-            at.pointer += "/params/weights";
-            throw Error(at, "(" + spec().type + ") " + e.what());
-        }
-    }
-    network_->eval();
+    prepareNetwork(*this, *network_);
 }
 
 Ports ClassifierNode::run(const Ports& inputs) {

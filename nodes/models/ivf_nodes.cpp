@@ -20,18 +20,7 @@ class NetworkNode : public Node {
 protected:
     NetworkNode(const NodeContext& ctx, std::shared_ptr<torch::nn::Module> network)
         : Node(ctx), network_(std::move(network)) {
-        if (params().text("dtype") == "float64")
-            network_->to(torch::kDouble);
-        if (!params().isNull("weights")) {
-            try {
-                loadWeights(*network_, params().path("weights"));
-            } catch (const std::invalid_argument& e) {
-                Location at = where();
-                at.pointer += "/params/weights";
-                throw Error(at, "(" + spec().type + ") " + e.what());
-            }
-        }
-        network_->eval();
+        prepareNetwork(*this, *network_);
     }
 
     torch::nn::Module* trainableModule() override { return network_.get(); }

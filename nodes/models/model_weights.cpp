@@ -145,4 +145,19 @@ void saveNodeWeights(Node& node, const fs::path& file) {
     }
 }
 
+void prepareNetwork(const Node& node, torch::nn::Module& network) {
+    if (node.params().text("dtype") == "float64")
+        network.to(torch::kDouble);
+    if (!node.params().isNull("weights")) {
+        try {
+            loadWeights(network, node.params().path("weights"));
+        } catch (const std::invalid_argument& e) {
+            Location at = node.where();
+            at.pointer += "/params/weights";
+            throw Error(at, "(" + node.spec().type + ") " + e.what());
+        }
+    }
+    network.eval();
+}
+
 } // namespace avgraph::nodes

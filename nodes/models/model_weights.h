@@ -37,4 +37,10 @@ void loadWeights(torch::nn::Module& module, const std::filesystem::path& file);
 /** saveWeights of a trainable node's module; throws the node's Error when it has none. */
 void saveNodeWeights(Node& node, const std::filesystem::path& file);
 
+/**
+ * Readies a network node's module: its `dtype` parameter (float64 moves it), its `weights` file
+ * (an Error at the node's /params/weights when the file does not fit), then eval mode.
+ */
+void prepareNetwork(const Node& node, torch::nn::Module& network);
+
 } // namespace avgraph::nodes
