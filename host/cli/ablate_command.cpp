@@ -425,8 +425,9 @@ private:
                 {"overrides", settings_.overrides},
                 {"epochs", settings_.epochs > 0 ? nlohmann::json(settings_.epochs) : nlohmann::json(nullptr)},
                 {"seed", row.seed},
-                {"av_data", settings_.av_data},
-                {"images", settings_.images}};
+                // only staged rows take the audio-visual data, so only theirs depend on it
+                {"av_data", row.staged ? settings_.av_data : ""},
+                {"images", row.staged ? settings_.images : ""}};
     }
 
     void checkRowFolder(const Row& row) const {
