@@ -13,11 +13,14 @@
 
 #include "tests/test_support.h"
 
+#include <catch2/catch.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -167,6 +170,25 @@ inline torch::Tensor streamInBlocks(const Value& audio, const Pipeline& pipeline
         at += len;
     }
     return torch::cat(pieces, -1);
+}
+
+/**
+ * Runs a Python PyTorch reference script of tests/nodes/models (/usr/bin/python3 with Debian's
+ * python3-torch) once per process into a scratch folder that lives as long, and returns the folder
+ * of the .npy files and TorchScript weights it wrote.
+ */
+inline const fs::path& pythonReferenceDir(const std::string& script_name) {
+    static std::map<std::string, std::unique_ptr<ScratchDir>> dirs;
+    auto& dir = dirs[script_name];
+    if (!dir) {
+        dir = std::make_unique<ScratchDir>();
+        const auto script = sourceDir() / "tests/nodes/models" / script_name;
+        auto r = runShell("/usr/bin/python3 " + shellQuote(script.string()) + " " +
+                          shellQuote(dir->path().string()));
+        INFO(r.output);
+        REQUIRE(r.exit_code == 0); // needs Debian's python3-torch and python3-numpy
+    }
+    return dir->path();
 }
 
 } // namespace avgraph::test

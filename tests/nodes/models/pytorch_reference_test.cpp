@@ -13,20 +13,7 @@ namespace avgraph::test {
 
 namespace {
 
-/** Runs pytorch_reference.py once per process into a scratch folder that lives as long. */
-const fs::path& referenceDir() {
-    static ScratchDir dir;
-    static const bool made = [] {
-        const auto script = sourceDir() / "tests/nodes/models/pytorch_reference.py";
-        auto r = runShell("/usr/bin/python3 " + shellQuote(script.string()) + " " +
-                          shellQuote(dir.path().string()));
-        INFO(r.output);
-        REQUIRE(r.exit_code == 0); // needs Debian's python3-torch and python3-numpy
-        return true;
-    }();
-    (void)made;
-    return dir.path();
-}
+const fs::path& referenceDir() { return pythonReferenceDir("pytorch_reference.py"); }
 
 torch::Tensor reference(const std::string& name) { return host::readNpy(referenceDir() / (name + ".npy")); }
 
