@@ -1,6 +1,7 @@
 // image.resize and image.normalize against hand-computed values.
 #include "nodes/image/image_nodes.h"
 
+#include "tests/nodes/image/image_values.h"
 #include "tests/nodes/node_test_support.h"
 
 #include <catch2/catch.hpp>
@@ -8,14 +9,6 @@
 namespace avgraph::test {
 
 namespace {
-
-Value imageValue(torch::Tensor t) {
-    Value v;
-    v.tensor = std::move(t);
-    v.kind = Kind::Image;
-    v.axes = {"batch", "channel", "row", "col"};
-    return v;
-}
 
 torch::Tensor out(Node& node, const torch::Tensor& x) {
     return node.process({{"in", imageValue(x)}}).at("out").tensor;

@@ -5,6 +5,7 @@
 #include "nodes/models/model_nodes.h"
 #include "nodes/models/model_weights.h"
 
+#include "tests/nodes/image/image_values.h"
 #include "tests/nodes/node_test_support.h"
 
 #include <catch2/catch.hpp>
@@ -14,14 +15,6 @@
 namespace avgraph::test {
 
 namespace {
-
-Value imageValue(torch::Tensor t) {
-    Value v;
-    v.tensor = std::move(t);
-    v.kind = Kind::Image;
-    v.axes = {"batch", "channel", "row", "col"};
-    return v;
-}
 
 Value tensorValue(torch::Tensor t) {
     Value v;
