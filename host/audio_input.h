@@ -5,8 +5,11 @@
  */
 #include "graph/preset.h"
 #include "graph/value.h"
+#include "host/datasets/dataset.h"
 
 #include <filesystem>
+#include <map>
+#include <string>
 #include <vector>
 
 namespace avgraph::host {
@@ -17,6 +20,15 @@ Value loadAudioFor(const std::filesystem::path& file, const PresetInput& input);
 /** Decodes an image file (host/media/media_file.h readImage) for a graph input of kind image: float32
  *  [1, 3, H, W] RGB in [0, 255], axes batch, channel, row, col. Throws an Error naming the file. */
 Value loadImageFor(const std::filesystem::path& file, const PresetInput& input);
+
+/**
+ * The values of a dataset clip for every graph input, by input name: an audio input gets the clip's audio
+ * (the stretch [start, start + duration) of an audio-visual segment, zero-padded past the file's end),
+ * an image input the video's picture at the middle of that stretch (or the clip's own file when it is an
+ * image). The last decoded file of each kind is kept, so consecutive segments of one recording decode it
+ * once. Throws an Error naming the file, or the input when its kind is neither audio nor image.
+ */
+std::map<std::string, Value> loadClipInputs(const Clip& clip, const std::vector<PresetInput>& inputs);
 
 /** Stacks clips of equal shape and sample rate into one batch. */
 Value stackClips(const std::vector<Value>& clips);

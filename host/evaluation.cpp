@@ -7,8 +7,15 @@
 #include "host/metrics/metrics.h"
 #include "host/progress_bar.h"
 
+#include "host/metrics/plots.h"
+
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <fstream>
+#include <iomanip>
 #include <map>
+#include <ostream>
 
 namespace avgraph::host {
 
@@ -28,14 +35,19 @@ std::string probabilityOutput(const Preset& preset) {
 }
 
 metrics::Predictions predictClips(Executor& executor, const Dataset& ds, const std::vector<size_t>& clips,
-                                  const std::vector<size_t>& train_clips, int batch_size, bool progress) {
+                                  const std::vector<size_t>& train_clips, int batch_size, bool progress,
+                                  const std::string& output_name) {
     const Preset& preset = executor.graph().preset();
-    if (preset.inputs().size() != 1)
-        throw Error(preset.locate("/inputs"),
-                    "evaluation feeds audio clips to a preset with one audio input; this preset has " +
-                        std::to_string(preset.inputs().size()));
-    const PresetInput& input = preset.inputs()[0];
-    const std::string output = probabilityOutput(preset);
+    const auto& inputs = preset.inputs();
+    std::string output = output_name.empty() ? probabilityOutput(preset) : output_name;
+    if (!output_name.empty() && std::none_of(preset.outputs().begin(), preset.outputs().end(),
+                                             [&](const auto& o) { return o.name == output; })) {
+        std::vector<std::string> names;
+        for (const auto& o : preset.outputs())
+            names.push_back(o.name);
+        throw Error(preset.locate("/outputs"),
+                    "no output named \"" + output + "\"; this preset has " + joinNames(names));
+    }
     metrics::Predictions predictions;
     predictions.classes = ds.classes;
     for (size_t i : train_clips) {
@@ -73,7 +85,7 @@ metrics::Predictions predictClips(Executor& executor, const Dataset& ds, const s
     };
 
     ProgressBar bar(clips.size(), progress);
-    std::vector<Value> pending;
+    std::vector<std::map<std::string, Value>> pending;
     std::vector<size_t> batch_clips;
     size_t done = 0;
     auto flush = [&] {
@@ -81,7 +93,14 @@ metrics::Predictions predictClips(Executor& executor, const Dataset& ds, const s
             return;
         std::map<std::string, Value> results;
         try {
-            results = executor.run({{input.name, stackClips(pending)}});
+            std::map<std::string, Value> batch;
+            for (const auto& input : inputs) {
+                std::vector<Value> values;
+                for (const auto& p : pending)
+                    values.push_back(p.at(input.name));
+                batch[input.name] = stackClips(values);
+            }
+            results = executor.run(batch);
         } catch (const Error& e) {
             std::string names;
             for (size_t i : batch_clips)
@@ -118,9 +137,11 @@ metrics::Predictions predictClips(Executor& executor, const Dataset& ds, const s
         batch_clips.clear();
     };
     for (size_t i : clips) {
-        Value clip = loadAudioFor(ds.clips[i].path, input);
-        if (!pending.empty() &&
-            (!sameShape(pending[0], clip) || static_cast<int>(pending.size()) >= batch_size))
+        auto clip = loadClipInputs(ds.clips[i], inputs);
+        bool same = !pending.empty();
+        for (const auto& [name, v] : clip)
+            same = same && sameShape(pending[0].at(name), v);
+        if (!pending.empty() && (!same || static_cast<int>(pending.size()) >= batch_size))
             flush();
         pending.push_back(std::move(clip));
         batch_clips.push_back(i);
@@ -129,6 +150,74 @@ metrics::Predictions predictClips(Executor& executor, const Dataset& ds, const s
     bar.finish();
 
     return predictions;
+}
+
+std::optional<EarlyDetection> earlyDetection(const Dataset& ds, const std::vector<size_t>& clips,
+                                             const metrics::Predictions& predictions) {
+    if (predictions.clips.size() != clips.size())
+        return std::nullopt;
+    // Each recording's test segments, in time order: (segment index, position in predictions).
+    std::map<std::string, std::vector<std::pair<int, size_t>>> recordings;
+    double seconds = 0.0;
+    for (size_t k = 0; k < clips.size(); ++k) {
+        const Clip& c = ds.clips[clips[k]];
+        if (c.duration <= 0.0 || c.subsegment < 0 || c.recording.empty())
+            return std::nullopt;
+        seconds = c.duration;
+        recordings[c.recording].push_back({c.subsegment, k});
+    }
+    size_t longest = 0;
+    for (auto& [name, segments] : recordings) {
+        std::sort(segments.begin(), segments.end());
+        longest = std::max(longest, segments.size());
+    }
+    if (longest < 2)
+        return std::nullopt;
+    EarlyDetection curve;
+    curve.recordings = recordings.size();
+    for (size_t n = 1; n <= longest; ++n) {
+        metrics::Predictions p;
+        p.classes = predictions.classes;
+        p.train_cities = predictions.train_cities;
+        p.train_devices = predictions.train_devices;
+        for (const auto& [name, segments] : recordings) {
+            const size_t m = std::min(n, segments.size());
+            std::vector<double> mean(predictions.classes.size(), 0.0);
+            for (size_t j = 0; j < m; ++j)
+                for (size_t c = 0; c < mean.size(); ++c)
+                    mean[c] +=
+                        predictions.clips[segments[j].second].probabilities[c] / static_cast<double>(m);
+            const auto& first = predictions.clips[segments.front().second];
+            p.add(name, first.label, std::move(mean), first.city, first.device);
+        }
+        curve.seconds.push_back(static_cast<double>(n) * seconds);
+        curve.scores.push_back(metrics::computeMetrics(p).overall);
+    }
+    return curve;
+}
+
+void writeEarlyDetection(const std::filesystem::path& dir, const EarlyDetection& curve,
+                         const std::string& plot_format, bool plots, std::ostream& out) {
+    nlohmann::json j = {{"recordings", curve.recordings}, {"points", nlohmann::json::array()}};
+    std::vector<double> accuracy, class_accuracy;
+    out << "early detection (" << curve.recordings << " recordings):";
+    for (size_t i = 0; i < curve.seconds.size(); ++i) {
+        const auto& s = curve.scores[i];
+        j["points"].push_back({{"seconds", curve.seconds[i]},
+                               {"accuracy", s.accuracy},
+                               {"class_average_accuracy", s.class_average_accuracy},
+                               {"log_loss", s.log_loss}});
+        accuracy.push_back(s.accuracy);
+        class_accuracy.push_back(s.class_average_accuracy);
+        out << " " << curve.seconds[i] << " s " << std::fixed << std::setprecision(1) << 100.0 * s.accuracy
+            << " %" << std::defaultfloat << (i + 1 < curve.seconds.size() ? "," : "\n");
+    }
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "early_detection.json") << j.dump(2) << "\n";
+    if (plots)
+        metrics::plotEarlyDetection(dir, curve.seconds,
+                                    {{"accuracy", accuracy}, {"class-average accuracy", class_accuracy}},
+                                    metrics::parsePlotFormat(plot_format));
 }
 
 } // namespace avgraph::host

@@ -78,6 +78,12 @@ bool isAudioFileName(const fs::path& file) {
     return known.count(lower(file.extension().string())) > 0;
 }
 
+bool isVideoFileName(const fs::path& file) {
+    static const std::set<std::string> known{".mp4", ".m4v",  ".mov", ".webm", ".mkv", ".avi",
+                                             ".mpg", ".mpeg", ".ogv", ".flv",  ".wmv", ".3gp"};
+    return known.count(lower(file.extension().string())) > 0;
+}
+
 std::vector<fs::path> audioFilesUnder(const fs::path& dir) {
     std::vector<fs::path> files;
     for (const auto& entry : fs::recursive_directory_iterator(dir))
@@ -93,6 +99,7 @@ static bool isImageFileName(const fs::path& file) {
 }
 
 InputKind audioInputs() { return {isAudioFileName, "audio files (wav, flac, ogg, ...)"}; }
+InputKind videoInputs() { return {isVideoFileName, "video files (mp4, mov, webm, mkv, ...)"}; }
 InputKind imageInputs() { return {isImageFileName, "image files (jpg, jpeg, png, bmp, webp)"}; }
 
 std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments, InputKind kind) {

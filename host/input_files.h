@@ -27,6 +27,8 @@ struct InputKind {
 InputKind audioInputs();
 /** Image files by name (jpg, jpeg, png, bmp, webp), for a preset whose input is an image. */
 InputKind imageInputs();
+/** Video files by name (isVideoFileName): the inputs of an audio-visual preset (its sound and a frame). */
+InputKind videoInputs();
 
 /** Expands the --input arguments, searching folders for `kind`'s files; throws avgraph::Error naming
  *  what was not found. */
@@ -48,6 +50,8 @@ std::pair<size_t, size_t> shardRange(size_t total, const Shard& shard);
 
 /** Whether a file name has an extension libsndfile decodes (wav, flac, ogg, ...). */
 bool isAudioFileName(const std::filesystem::path& file);
+/** Whether a file name has a video container's extension (mp4, mov, webm, mkv, avi, ...). */
+bool isVideoFileName(const std::filesystem::path& file);
 
 /** The audio files (by name, as isAudioFileName) anywhere below `dir`, sorted. */
 std::vector<std::filesystem::path> audioFilesUnder(const std::filesystem::path& dir);

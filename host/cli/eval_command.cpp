@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -29,6 +30,8 @@ struct EvalSettings {
     int batch = 8;
     std::string plot_format = "svg";
     bool no_plots = false;
+    double segment = 1.0;
+    std::string output;
 };
 
 /** The ids of the preset's trainable nodes, in preset order. */
@@ -40,11 +43,39 @@ std::vector<std::string> trainableNodes(const Graph& graph) {
     return ids;
 }
 
-/** --weights W as `--set <the trainable node>.weights=W`. */
+/**
+ * --weights W as `--set <the trainable node>.weights=W`; a run folder of `avgraph train` as one --set
+ * per network its weights.json lists (every stage's, for presets with several trained nodes).
+ */
 GraphOptions withWeights(const EvalSettings& settings, const GlobalOptions& global) {
     GraphOptions options = settings.graph;
     if (settings.weights.empty())
         return options;
+    const std::filesystem::path given = settings.weights;
+    if (std::filesystem::is_directory(given)) {
+        const auto manifest = given / "weights.json";
+        std::ifstream in(manifest);
+        if (!in)
+            throw Error(
+                {manifest.string(), "", "", 0, 0},
+                "--weights names a folder without weights.json; give a weights file, or the run folder "
+                "`avgraph train --out` wrote");
+        auto j = nlohmann::json::parse(in, nullptr, false);
+        if (j.is_discarded() || !j.is_object() || j.empty())
+            throw Error({manifest.string(), "", "", 0, 0},
+                        "expected a JSON object of node ids and weights files, as `avgraph train` writes");
+        for (const auto& [id, file] : j.items()) {
+            if (!file.is_string())
+                throw Error({manifest.string(), "/" + id, "", 0, 0},
+                            "expected a weights file name (a string)");
+            std::filesystem::path f = file.get<std::string>();
+            if (f.is_relative())
+                f = given / f;
+            options.overrides.push_back(
+                id + ".weights=" + nlohmann::json(std::filesystem::absolute(f).string()).dump());
+        }
+        return options;
+    }
     LoadedGraph probe = loadGraph(options, global);
     auto ids = trainableNodes(*probe.graph);
     Location where = probe.graph->preset().locate("/nodes");
@@ -63,6 +94,7 @@ void evalCommand(const EvalSettings& settings, const GlobalOptions& global) {
     DatasetOptions data_options;
     if (!settings.format.empty())
         data_options.format = parseFormatName(settings.format);
+    data_options.segment_seconds = settings.segment;
     Dataset ds = openDataset(settings.data, data_options);
     if (!ds.labelled)
         throw Error({settings.data, "", "", 0, 0},
@@ -75,14 +107,8 @@ void evalCommand(const EvalSettings& settings, const GlobalOptions& global) {
                         " is empty");
 
     LoadedGraph loaded = loadGraph(withWeights(settings, global), global);
-    const Preset& preset = loaded.graph->preset();
-    if (preset.inputs().size() != 1)
-        throw Error(preset.locate("/inputs"),
-                    "`avgraph eval` feeds audio clips to a preset with one audio input; this preset has " +
-                        std::to_string(preset.inputs().size()));
-
-    metrics::Predictions predictions =
-        predictClips(*loaded.executor, ds, split.test, split.train, settings.batch, stderrIsTerminal());
+    metrics::Predictions predictions = predictClips(*loaded.executor, ds, split.test, split.train,
+                                                    settings.batch, stderrIsTerminal(), settings.output);
 
     metrics::ReportOptions options;
     options.plot_format = metrics::parsePlotFormat(settings.plot_format);
@@ -92,6 +118,8 @@ void evalCommand(const EvalSettings& settings, const GlobalOptions& global) {
                      " on " + settings.data +
                      (fold ? " (fold " + std::to_string(fold) + " test)" : std::string(" (test)"));
     metrics::printReportSummary(std::cout, metrics::writeReport(settings.out, predictions, options));
+    if (auto curve = earlyDetection(ds, split.test, predictions))
+        writeEarlyDetection(settings.out, *curve, settings.plot_format, !settings.no_plots, std::cout);
 }
 
 } // namespace
@@ -111,8 +139,15 @@ void addEvalCommand(CLI::App& app, const GlobalOptions& global) {
     cmd->add_option("--fold", settings->fold, "Evaluate on the test split of this fold (default: the first)")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--weights", settings->weights,
-                    "Weights of the preset's trainable node (--set NODE.weights=FILE for several)")
-        ->check(CLI::ExistingFile);
+                    "Weights of the preset's trainable node, or the run folder of `avgraph train` (its "
+                    "weights.json gives every trained node's)")
+        ->check(CLI::ExistingPath);
+    cmd->add_option("--output", settings->output,
+                    "The output holding the class probabilities (default: \"probabilities\", else the only "
+                    "one), e.g. one branch of a fusion preset");
+    cmd->add_option("--segment", settings->segment,
+                    "Audio-visual datasets: seconds of each segment the recordings are cut into (default 1)")
+        ->check(CLI::PositiveNumber);
     cmd->add_option("-o,--out", settings->out,
                     "Output folder: metrics.json, report.md, plots/, predictions.csv")
         ->required();

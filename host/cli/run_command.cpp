@@ -54,14 +54,21 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
         settings.shard.empty() ? std::nullopt : std::optional<Shard>(parseShard(settings.shard));
     LoadedGraph loaded = loadGraph(settings.graph, global);
     const Preset& preset = loaded.graph->preset();
-    if (preset.inputs().size() != 1)
+    const auto& inputs = preset.inputs();
+    // An audio-visual preset (one audio and one image input) takes videos: their sound and the frame
+    // at their middle (loadClipInputs).
+    const bool audiovisual = inputs.size() == 2 && inputs[0].kind != inputs[1].kind &&
+                             (inputs[0].kind == Kind::Audio || inputs[0].kind == Kind::Image) &&
+                             (inputs[1].kind == Kind::Audio || inputs[1].kind == Kind::Image);
+    if (inputs.size() != 1 && !audiovisual)
         throw Error(preset.locate("/inputs"),
-                    "`avgraph run` feeds audio or image files to a preset with one input; "
-                    "this preset has " +
-                        std::to_string(preset.inputs().size()));
-    const PresetInput& input = preset.inputs()[0];
-    const bool images = input.kind == Kind::Image;
-    auto files = expandInputs(settings.inputs, images ? imageInputs() : audioInputs());
+                    "`avgraph run` feeds audio or image files to a preset with one input, or videos to one "
+                    "with an audio and an image input; this preset has " +
+                        std::to_string(inputs.size()) + " inputs");
+    const bool images = !audiovisual && inputs[0].kind == Kind::Image;
+    auto files = expandInputs(settings.inputs, audiovisual ? videoInputs()
+                                               : images    ? imageInputs()
+                                                           : audioInputs());
     const size_t all_inputs = files.size();
     if (shard) {
         // Split after expandInputs, which fixed the order and each input's output path from the whole list:
@@ -88,16 +95,24 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
     auto t0 = std::chrono::steady_clock::now();
     double audio_seconds = 0.0;
     size_t done = 0, failed = 0;
-    std::vector<Value> batch;
+    using ClipInputs = std::map<std::string, Value>;
+    std::vector<ClipInputs> batch;
     std::vector<const InputFile*> batch_files;
 
     // Writes the outputs of one batch. A failure names its input: in a batch of several clips each is run
     // alone to find which one failed, and with --keep-going the others are still written.
-    std::function<void(const std::vector<Value>&, const std::vector<const InputFile*>&)> runBatch =
-        [&](const std::vector<Value>& clips, const std::vector<const InputFile*>& names) {
+    std::function<void(const std::vector<ClipInputs>&, const std::vector<const InputFile*>&)> runBatch =
+        [&](const std::vector<ClipInputs>& clips, const std::vector<const InputFile*>& names) {
             std::map<std::string, Value> results;
             try {
-                results = loaded.executor->run({{input.name, stackClips(clips)}}, options);
+                ClipInputs stacked;
+                for (const auto& in : inputs) {
+                    std::vector<Value> values;
+                    for (const auto& c : clips)
+                        values.push_back(c.at(in.name));
+                    stacked[in.name] = stackClips(values);
+                }
+                results = loaded.executor->run(stacked, options);
             } catch (const Error& e) {
                 if (clips.size() > 1) {
                     for (size_t b = 0; b < clips.size(); ++b)
@@ -148,9 +163,16 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
     };
 
     for (const auto& f : files) {
-        Value clip;
+        ClipInputs clip;
         try {
-            clip = images ? loadImageFor(f.path, input) : loadAudioFor(f.path, input);
+            if (audiovisual) {
+                Clip whole;
+                whole.path = whole.video = f.path;
+                clip = loadClipInputs(whole, inputs);
+            } else {
+                clip[inputs[0].name] =
+                    images ? loadImageFor(f.path, inputs[0]) : loadAudioFor(f.path, inputs[0]);
+            }
         } catch (const Error& e) {
             if (!settings.keep_going)
                 throw;
@@ -159,10 +181,13 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
             ++failed;
             continue;
         }
-        if (!images)
-            audio_seconds += static_cast<double>(clip.tensor.size(-1)) / clip.sample_rate;
-        if (!batch.empty() &&
-            (!sameShape(batch[0], clip) || static_cast<int>(batch.size()) >= settings.batch))
+        bool same = !batch.empty();
+        for (const auto& [name, v] : clip) {
+            if (v.kind == Kind::Audio)
+                audio_seconds += static_cast<double>(v.tensor.size(-1)) / v.sample_rate;
+            same = same && sameShape(batch[0].at(name), v);
+        }
+        if (!batch.empty() && (!same || static_cast<int>(batch.size()) >= settings.batch))
             flush();
         batch.push_back(clip);
         batch_files.push_back(&f);
@@ -197,7 +222,8 @@ void addRunCommand(CLI::App& app, const GlobalOptions& global) {
                     "one input, none for several)")
         ->check(CLI::Range(0, 1000));
     cmd->add_option("-i,--input", settings->inputs,
-                    "Audio file (or image, for a preset with an image input), folder (searched recursively) "
+                    "Audio file (or image, for a preset with an image input; or video, for one with an audio "
+                    "and an image input), folder (searched recursively) "
                     "or list file (.txt/.lst); repeatable")
         ->required();
     cmd->add_option(

@@ -5,6 +5,7 @@
 #include "graph/error.h"
 #include "host/datasets/dataset.h"
 #include "host/evaluation.h"
+#include "host/message_text.h"
 #include "host/metrics/report.h"
 #include "host/progress_bar.h"
 #include "host/training/distributed.h"
@@ -45,6 +46,7 @@ struct TrainSettings {
     std::string av_format;
     std::string images;
     std::string stage_dir;
+    double segment = 1.0;
 };
 
 /** One fold's outcome, for the cross-validation table. */
@@ -100,6 +102,7 @@ public:
         DatasetOptions data_options;
         if (!settings_.format.empty())
             data_options.format = parseFormatName(settings_.format);
+        data_options.segment_seconds = settings_.segment;
         ds_ = openDataset(settings_.data, data_options);
         if (!ds_.labelled)
             throw Error(
@@ -109,11 +112,19 @@ public:
         // The train section first: its seed decides the networks' initial weights.
         Preset preset = Preset::load(settings_.graph.preset, settings_.graph.overrides);
         preset_for_errors_ = &preset;
-        config_ = training::parseTrainConfig(preset);
-        if (settings_.epochs > 0)
-            config_.epochs = settings_.epochs;
-        if (settings_.seed >= 0)
-            config_.seed = static_cast<unsigned>(settings_.seed);
+        classifiers_ = training::parseClassifierStages(preset);
+        for (auto& c : classifiers_) {
+            if (settings_.epochs > 0)
+                c.epochs = settings_.epochs;
+            if (settings_.seed >= 0)
+                c.seed = static_cast<unsigned>(settings_.seed);
+        }
+        for (size_t k = 0; k + 1 < classifiers_.size(); ++k)
+            if (classifiers_[k].trainable.empty())
+                throw Error(preset.locate(classifiers_[k].pointer),
+                            "a classifier stage before the last names the nodes it trains: set " +
+                                classifiers_[k].pointer + "/trainable");
+        config_ = classifiers_.back();
         // A staged recipe trains its first stages (once for every fold) and freezes what they made.
         const auto stages = training::parseStages(preset);
         std::set<std::string> frozen;
@@ -125,6 +136,8 @@ public:
 
         // The front end that computes (and caches) features for every fold.
         front_ = loadGraph(graph_, global_);
+        for (size_t k = 0; k + 1 < classifiers_.size(); ++k)
+            frozen.insert(classifiers_[k].trainable.begin(), classifiers_[k].trainable.end());
         if (!frozen.empty() &&
             config_.trainable.empty()) // the classifier stage trains what the stages did not
             for (size_t v = 0; v < front_.graph->size(); ++v) {
@@ -133,16 +146,18 @@ public:
                     !frozen.count(vx.id))
                     config_.trainable.push_back(vx.id);
             }
+        classifiers_.back() = config_;
+        // Every stage's settings are checked against the graph before anything trains.
+        for (const auto& c : classifiers_)
+            training::Trainer(*front_.graph, *front_.executor, c);
         training::Trainer probe(*front_.graph, *front_.executor, config_);
-        const auto& inputs = front_.graph->preset().inputs();
-        if (inputs.size() != 1)
-            throw Error(
-                front_.graph->preset().locate("/inputs"),
-                "`avgraph train` feeds audio clips to a preset with one audio input; this preset has " +
-                    std::to_string(inputs.size()));
         const fs::path run_dir = settings_.out;
-        cache_ = std::make_unique<training::FeatureCache>(*front_.executor, inputs[0], probe.boundary(),
-                                                          config_.cache, run_dir / "features");
+        // One feature cache serves every fold when the front end is frozen from the start; after
+        // earlier classifier stages it holds their per-fold networks, so each fold computes its own.
+        if (classifiers_.size() == 1)
+            cache_ = std::make_unique<training::FeatureCache>(
+                *front_.executor, front_.graph->preset().inputs(), probe.boundary(), config_.cache,
+                run_dir / "features");
 
         std::vector<int> folds;
         if (settings_.fold == "all") {
@@ -270,24 +285,77 @@ private:
 
     const Preset& front_preset() const { return *preset_for_errors_; }
 
+    /** The weights a stage wrote, by node id: weights.pt for one trained node, else weights-<id>.pt each. */
+    static std::map<std::string, fs::path> weightsByNode(const training::Trainer& trainer,
+                                                         const training::TrainResult& result) {
+        std::map<std::string, fs::path> out;
+        const auto& ids = trainer.trainableNodes();
+        for (size_t k = 0; k < ids.size() && k < result.weights.size(); ++k)
+            out[ids[k]] = result.weights[k];
+        return out;
+    }
+
     FoldOutcome trainFold(int fold, const fs::path& dir) {
+        // Classifier stages before the last: each trains its nodes on this fold, and the next stages
+        // load the weights it wrote (frozen unless they name them again).
+        GraphOptions options = graph_;
+        std::map<std::string, fs::path> trained = stageWeights();
+        const size_t first_number = training::parseStages(front_preset()).size() + 1;
+        for (size_t k = 0; k + 1 < classifiers_.size(); ++k) {
+            const auto& stage = classifiers_[k];
+            const fs::path stage_dir = dir / ("stage" + std::to_string(first_number + k) + "-" + stage.name);
+            if (leader_)
+                std::cout << "== stage " << first_number + k << ": " << stage.name
+                          << " (classifier: " << joinNames(stage.trainable) << ") ==\n";
+            Split split = splitFold(ds_, fold);
+            if (stage.validation.fraction > 0.0)
+                split = holdOutValidation(ds_, split, stage.validation.fraction, stage.seed);
+            torch::manual_seed(stage.seed);
+            LoadedGraph loaded = loadGraph(options, global_);
+            training::Trainer trainer(*loaded.graph, *loaded.executor, stage, collective_);
+            training::FeatureCache cache(*loaded.executor, loaded.graph->preset().inputs(),
+                                         trainer.boundary(), stage.cache, stage_dir / "features");
+            training::TrainOptions run;
+            run.run_dir = stage_dir;
+            run.resume = settings_.resume;
+            run.description = fs::absolute(settings_.graph.preset).string() + " stage " + stage.name +
+                              " on " + fs::absolute(settings_.data).string() + " fold " +
+                              std::to_string(fold);
+            auto result = trainer.fit(ds_, split, cache, run);
+            for (const auto& [id, file] : weightsByNode(trainer, result)) {
+                options.overrides.push_back(id +
+                                            ".weights=" + nlohmann::json(fs::absolute(file).string()).dump());
+                trained[id] = file;
+                if (leader_)
+                    std::cout << "wrote " << file.string() << "\n";
+            }
+        }
+
         Split split = splitFold(ds_, fold);
         if (config_.validation.fraction > 0.0)
             split = holdOutValidation(ds_, split, config_.validation.fraction, config_.seed);
 
         torch::manual_seed(config_.seed);
-        LoadedGraph loaded = loadGraph(graph_, global_);
+        LoadedGraph loaded = loadGraph(options, global_);
         training::Trainer trainer(*loaded.graph, *loaded.executor, config_, collective_);
-        training::TrainOptions options;
-        options.run_dir = dir;
-        options.resume = settings_.resume;
-        options.description = fs::absolute(settings_.graph.preset).string() + " on " +
-                              fs::absolute(settings_.data).string() + " fold " + std::to_string(fold);
+        std::unique_ptr<training::FeatureCache> fold_cache;
+        if (!cache_)
+            fold_cache =
+                std::make_unique<training::FeatureCache>(*loaded.executor, loaded.graph->preset().inputs(),
+                                                         trainer.boundary(), config_.cache, dir / "features");
+        training::TrainOptions train_options;
+        train_options.run_dir = dir;
+        train_options.resume = settings_.resume;
+        train_options.description = fs::absolute(settings_.graph.preset).string() + " on " +
+                                    fs::absolute(settings_.data).string() + " fold " + std::to_string(fold);
         FoldOutcome outcome;
         outcome.fold = fold;
-        outcome.training = trainer.fit(ds_, split, *cache_, options);
+        outcome.training = trainer.fit(ds_, split, cache_ ? *cache_ : *fold_cache, train_options);
         if (!leader_) // the other ranks only help train; rank 0 reports and evaluates
             return outcome;
+        for (const auto& [id, file] : weightsByNode(trainer, outcome.training))
+            trained[id] = file;
+        writeWeightsManifest(dir, trained);
         const auto& r = outcome.training;
         std::ostringstream line; // a stream of its own: std::cout's format stays as the report expects
         line << "trained " << r.epochs_run << " epochs";
@@ -310,8 +378,40 @@ private:
                         std::to_string(fold) + " test)";
         auto result = metrics::writeReport(dir / "eval", predictions, report);
         metrics::printReportSummary(std::cout, result);
+        if (auto curve = earlyDetection(ds_, split.test, predictions))
+            writeEarlyDetection(dir / "eval", *curve, settings_.plot_format, !settings_.no_plots, std::cout);
         outcome.metrics = result.metrics;
         return outcome;
+    }
+
+    /** The weights the stages before the classifiers set (the IVF networks), by node id. */
+    std::map<std::string, fs::path> stageWeights() const {
+        std::map<std::string, fs::path> out;
+        for (const auto& o : graph_.overrides) {
+            const auto dot = o.find(".weights=");
+            if (dot == std::string::npos || o.find('=') != dot + 8)
+                continue;
+            std::string file = o.substr(dot + 9);
+            auto j = nlohmann::json::parse(file, nullptr, false);
+            out[o.substr(0, dot)] = !j.is_discarded() && j.is_string() ? j.get<std::string>() : file;
+        }
+        return out;
+    }
+
+    /**
+     * weights.json in the run folder: every trained network's weights file by node id (relative to the
+     * folder when inside it), so that `avgraph eval PRESET --weights RUN_DIR` loads them all.
+     */
+    static void writeWeightsManifest(const fs::path& dir, const std::map<std::string, fs::path>& trained) {
+        nlohmann::json j = nlohmann::json::object();
+        const fs::path base = fs::absolute(dir).lexically_normal();
+        for (const auto& [id, file] : trained) {
+            const fs::path abs = fs::absolute(file).lexically_normal();
+            const fs::path rel = abs.lexically_relative(base);
+            const bool inside = !rel.empty() && *rel.begin() != "..";
+            j[id] = (inside ? rel : abs).generic_string();
+        }
+        std::ofstream(dir / "weights.json") << j.dump(2) << "\n";
     }
 
     void writeCrossValidation(const fs::path& dir, const std::vector<FoldOutcome>& outcomes) {
@@ -366,7 +466,8 @@ private:
     GraphOptions graph_; ///< the preset and overrides, plus the weights the stages trained
     const Preset* preset_for_errors_ = nullptr;
     Dataset ds_;
-    training::TrainConfig config_;
+    training::TrainConfig config_;                   ///< the last classifier stage
+    std::vector<training::TrainConfig> classifiers_; ///< every classifier stage, config_ last
     LoadedGraph front_;
     std::unique_ptr<training::DataParallel> dp_;
     training::Collective collective_;
@@ -406,6 +507,10 @@ void addTrainCommand(CLI::App& app, const GlobalOptions& global) {
     cmd->add_option("--av-format", settings->av_format, "Layout of --av-data (default: detected)");
     cmd->add_option("--images", settings->images,
                     "Staged recipes: a folder of photographs for the VQ-VAE stage");
+    cmd->add_option("--segment", settings->segment,
+                    "Audio-visual datasets: seconds of each segment the recordings are cut into (default 1, "
+                    "as DCASE 2021 task 1B scores)")
+        ->check(CLI::PositiveNumber);
     cmd->add_option(
         "--stage-dir", settings->stage_dir,
         "Staged recipes: where the stages before the classifier train and are reused (default: --out)");

@@ -5,6 +5,7 @@
 #include "host/audio_file.h"
 #include "host/datasets/metadata_table.h"
 #include "host/datasets/readers.h"
+#include "host/input_files.h"
 #include "host/media/media_file.h"
 
 #include <torch/torch.h>
@@ -12,8 +13,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <set>
+#include <sstream>
 
 namespace avgraph::host {
 
@@ -33,22 +36,20 @@ bool hasExtension(const fs::path& p, const std::set<std::string>& extensions) {
     return extensions.count(lower(p.extension().string())) > 0;
 }
 
-const std::set<std::string> kVideoExtensions = {".mp4", ".m4v",  ".mov", ".webm", ".mkv", ".avi",
-                                                ".mpg", ".mpeg", ".ogv", ".flv",  ".wmv", ".3gp"};
 const std::set<std::string> kImageExtensions = {".jpg", ".jpeg", ".png", ".bmp", ".webp"};
 
 Error fileError(const fs::path& file, const std::string& message) {
     return Error({file.string(), "", "", 0, 0}, message);
 }
 
-/** Regular files (symbolic links followed) under root with one of the extensions, sorted by path. */
-std::vector<fs::path> filesUnder(const fs::path& root, const std::set<std::string>& extensions) {
+/** Regular files (symbolic links followed) under root whose names are wanted, sorted by path. */
+std::vector<fs::path> filesUnder(const fs::path& root, const std::function<bool(const fs::path&)>& wanted) {
     std::vector<fs::path> found;
     std::error_code ec;
     for (auto it =
              fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-        if (hasExtension(it->path(), extensions) && fs::is_regular_file(it->path()))
+        if (wanted(it->path()) && fs::is_regular_file(it->path()))
             found.push_back(it->path());
     if (ec)
         throw fileError(root, "cannot list the folder: " + ec.message());
@@ -60,7 +61,7 @@ AvDataset readVideoFolder(const fs::path& root) {
     AvDataset ds;
     ds.format = "video-folder";
     ds.root = root;
-    std::vector<fs::path> videos = filesUnder(root, kVideoExtensions);
+    std::vector<fs::path> videos = filesUnder(root, isVideoFileName);
     if (videos.empty())
         throw fileError(root,
                         "holds no video file (.mp4, .mov, .webm, .mkv, .avi, ...); expected a folder of "
@@ -249,10 +250,101 @@ AvDataset readAvDataset(const fs::path& root, const std::string& format, int fol
                               "'; expected video-folder or tau-av-2021");
 }
 
+std::string detectAvFormat(const fs::path& root) {
+    std::error_code ec;
+    if (!fs::is_directory(root, ec))
+        return "";
+    if (fs::is_regular_file(root / "meta.csv")) {
+        try {
+            if (MetadataTable::read(root / "meta.csv").find("filename_video") >= 0)
+                return "tau-av-2021";
+        } catch (const std::exception&) {
+            return ""; // not ours to judge: the audio readers report a broken meta.csv
+        }
+        return "";
+    }
+    bool videos = false;
+    for (auto it =
+             fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it.depth() > 1)
+            it.disable_recursion_pending();
+        if (!it->is_regular_file(ec))
+            continue;
+        if (isAudioFileName(it->path()))
+            return "";
+        videos = videos || isVideoFileName(it->path());
+    }
+    return videos ? "video-folder" : "";
+}
+
+Dataset segmentDataset(const AvDataset& av, double seconds) {
+    if (!(std::isfinite(seconds) && seconds > 0))
+        throw fileError(av.root,
+                        "segments must last a positive number of seconds, got " + std::to_string(seconds));
+    if (av.classes.empty())
+        throw fileError(av.root,
+                        "holds videos without labels: put each class's videos in a folder named after "
+                        "the class (or use the TAU Audio-Visual 2021 layout)");
+    Dataset ds;
+    ds.format = av.format == "tau-av-2021" ? DatasetFormat::tau_av2021 : DatasetFormat::video_folder;
+    ds.root = av.root;
+    if (av.format == "tau-av-2021")
+        ds.metadata = av.root / "meta.csv";
+    ds.classes = av.classes;
+    const bool has_setup = !av.test.empty();
+    std::set<size_t> test_clips(av.test.begin(), av.test.end()),
+        train_clips(av.train.begin(), av.train.end());
+    SetupFold fold;
+    auto text = [](double x) {
+        std::ostringstream s;
+        s << x;
+        return s.str();
+    };
+    for (size_t r = 0; r < av.clips.size(); ++r) {
+        const AvClip& rec = av.clips[r];
+        if (has_setup && !test_clips.count(r) && !train_clips.count(r))
+            continue;
+        double duration = 0.0;
+        try {
+            duration = videoDuration(rec.video);
+        } catch (const std::exception& e) {
+            throw fileError(rec.video, e.what());
+        }
+        const auto n = std::max<int64_t>(1, static_cast<int64_t>(std::floor(duration / seconds + 1e-9)));
+        const int64_t n_test = has_setup ? 0 : n < 2 ? 0 : (n + 3) / 4;
+        const std::string name = rec.video.lexically_relative(av.root).generic_string();
+        for (int64_t k = 0; k < n; ++k) {
+            Clip c;
+            c.path = rec.audio;
+            c.video = rec.video;
+            c.start = static_cast<double>(k) * seconds;
+            c.duration = seconds;
+            c.file = name + "#t=" + text(c.start) + "," + text(c.start + seconds);
+            c.label = rec.label;
+            c.subsegment = static_cast<int>(k);
+            c.recording = c.source = rec.group.empty() ? name : rec.group;
+            c.city = rec.city;
+            const bool test = has_setup ? test_clips.count(r) > 0 : k >= n - n_test;
+            (test ? fold.evaluate : fold.train).push_back(ds.clips.size());
+            ds.clips.push_back(std::move(c));
+        }
+    }
+    if (!fold.evaluate.empty())
+        ds.setup[1] = fold;
+    ds.notes.push_back("recordings cut into " + text(seconds) +
+                       "-s segments with the video frame at the middle of each");
+    if (!has_setup)
+        ds.notes.push_back(
+            "no evaluation setup: the last quarter of each recording's segments test, the rest "
+            "train (neighbouring seconds of one recording sit on both sides)");
+    return ds;
+}
+
 std::vector<fs::path> listImages(const fs::path& root) {
     if (!fs::is_directory(root))
         throw fileError(root, "no such folder; expected a folder of images");
-    auto images = filesUnder(root, kImageExtensions);
+    auto images = filesUnder(root, [](const fs::path& p) { return hasExtension(p, kImageExtensions); });
     if (images.empty())
         throw fileError(root, "holds no image (.jpg, .jpeg, .png, .bmp, .webp)");
     return images;

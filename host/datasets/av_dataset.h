@@ -16,6 +16,7 @@
  * Metadata problems are avgraph::Error naming the file, line and column, as host/datasets/dataset.h's.
  */
 #include "graph/value.h"
+#include "host/datasets/dataset.h"
 
 #include <torch/types.h>
 
@@ -84,5 +85,25 @@ struct AvSample {
  */
 std::vector<AvSample> pairClip(const AvClip& clip, double fps, int64_t width, int64_t height,
                                double audio_seconds);
+
+/**
+ * The audio-visual layout a folder holds, by openDataset's detection: "tau-av-2021" for a meta.csv with a
+ * filename_video column, "video-folder" for a folder with videos and no audio file; "" otherwise.
+ */
+std::string detectAvFormat(const std::filesystem::path& root);
+
+/**
+ * The recordings cut into segments of `seconds`, as a Dataset for training and evaluation (the DCASE 2021
+ * task 1B way: 1-s segments). Recording r of duration d (its video's, from the headers) gives
+ * max(1, ⌊d / seconds⌋) clips: segment k is the audio from k·seconds for `seconds` (zeros past the end)
+ * with the video's picture at its middle; Clip::file is "<recording>#t=START,END" (a media fragment),
+ * subsegment k, recording and source the recording (so validation splits keep a recording on one side).
+ *
+ * The split (fold 1 of Dataset::setup): the TAU layout's evaluation setup; a video folder has none, so the
+ * last quarter of each recording's segments (rounded up; none of a one-segment recording) test and the
+ * rest train; a note says so, since neighbouring seconds of one recording then sit on both sides.
+ * @throws avgraph::Error for an unlabelled layout (a video folder without class folders).
+ */
+Dataset segmentDataset(const AvDataset& av, double seconds);
 
 } // namespace avgraph::host

@@ -2,6 +2,7 @@
 #include "host/datasets/dataset.h"
 
 #include "graph/error.h"
+#include "host/datasets/av_dataset.h"
 #include "host/datasets/readers.h"
 #include "host/input_files.h"
 
@@ -26,7 +27,9 @@ const std::vector<std::pair<DatasetFormat, std::string>>& formatTable() {
         {DatasetFormat::tau2020mobile, "tau2020mobile"},
         {DatasetFormat::tau2022mobile, "tau2022mobile"},
         {DatasetFormat::folders, "folders"},
-        {DatasetFormat::csv, "csv"}};
+        {DatasetFormat::csv, "csv"},
+        {DatasetFormat::video_folder, "video-folder"},
+        {DatasetFormat::tau_av2021, "tau-av-2021"}};
     return table;
 }
 
@@ -139,6 +142,18 @@ bool looksLikeEsc10(const fs::path& root) {
 }
 
 Dataset openFolder(const fs::path& root, const DatasetOptions& options, std::string& how) {
+    // Audio-visual layouts first: a TAU Audio-Visual meta.csv would otherwise read as an audio one.
+    const bool av_named =
+        options.format == DatasetFormat::video_folder || options.format == DatasetFormat::tau_av2021;
+    const std::string av_format = av_named         ? formatName(*options.format)
+                                  : options.format ? ""
+                                                   : detectAvFormat(root);
+    if (!av_format.empty()) {
+        how = av_named                     ? "--format"
+              : av_format == "tau-av-2021" ? "meta.csv with filename_video"
+                                           : "folders of videos";
+        return segmentDataset(readAvDataset(root, av_format, 1), options.segment_seconds);
+    }
     const bool esc50 = fs::is_regular_file(root / "meta/esc50.csv");
     const bool us8k = fs::is_regular_file(root / "metadata/UrbanSound8K.csv");
     if (options.format) {
@@ -166,6 +181,9 @@ Dataset openFolder(const fs::path& root, const DatasetOptions& options, std::str
         case DatasetFormat::csv:
             throw Error({root.string(), "", "", 0, 0},
                         "--format csv reads a list file: give the .csv file's path");
+        case DatasetFormat::video_folder:
+        case DatasetFormat::tau_av2021:
+            break; // read above
         }
     }
     if (esc50) {
@@ -243,6 +261,8 @@ Dataset openDataset(const fs::path& path, const DatasetOptions& options) {
             ds = readUrbanSound8K(parent.parent_path().empty() ? fs::path(".") : parent.parent_path(),
                                   options.audio);
             how = options.format ? "--format" : name;
+        } else if (name == "meta.csv" && !detectAvFormat(parent).empty()) {
+            ds = openFolder(parent, options, how);
         } else if (name == "meta.csv" && (!options.format || isTau(*options.format))) {
             ds = readTauFolder(parent, options.format, options.audio, how);
         } else if (want(DatasetFormat::csv)) {

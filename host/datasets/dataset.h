@@ -12,7 +12,9 @@
  * files on disk and throw avgraph::Error naming the metadata file, the line and the column.
  *
  * Formats (docs/datasets.md): esc50, esc10, urbansound8k, tau2019, tau2020mobile, tau2022mobile,
- * folders (one folder per class) and csv (a list: path,label[,fold]).
+ * folders (one folder per class) and csv (a list: path,label[,fold]); and two audio-visual ones,
+ * video-folder and tau-av-2021, whose recordings are cut into segments of audio with the video frame
+ * at their middle (Clip::video, start, duration; docs/audio-visual.md).
  */
 #include <filesystem>
 #include <map>
@@ -22,7 +24,18 @@
 
 namespace avgraph::host {
 
-enum class DatasetFormat { esc50, esc10, urbansound8k, tau2019, tau2020mobile, tau2022mobile, folders, csv };
+enum class DatasetFormat {
+    esc50,
+    esc10,
+    urbansound8k,
+    tau2019,
+    tau2020mobile,
+    tau2022mobile,
+    folders,
+    csv,
+    video_folder, ///< audio-visual: class folders of videos, cut into segments (host/datasets/av_dataset.h)
+    tau_av2021,   ///< audio-visual: TAU Urban Audio-Visual Scenes 2021, cut into segments
+};
 
 /** The --format name of a format, e.g. "tau2020mobile". */
 std::string formatName(DatasetFormat format);
@@ -49,7 +62,11 @@ struct Clip {
     std::string source;    ///< ESC: the Freesound clip id; UrbanSound8K: fsID
     std::string take;      ///< ESC: the take letter (A, B, ...)
     int line = 0;          ///< the line of the metadata file that lists it (0: found by folder)
-    bool present = true;   ///< whether the audio file exists (false only with AudioCheck::report)
+    // Audio-visual segments (formats video_folder and tau_av2021): a stretch of a longer recording.
+    std::filesystem::path video; ///< the video whose picture goes with the audio (empty: audio only)
+    double start = 0.0;          ///< seconds into the file where the clip starts
+    double duration = 0.0;       ///< seconds of the clip; 0: the whole file
+    bool present = true;         ///< whether the audio file exists (false only with AudioCheck::report)
 };
 
 /** A TAU evaluation setup fold: clip indices of foldK_train.csv, foldK_evaluate.csv, foldK_test.csv. */
@@ -83,6 +100,9 @@ enum class AudioCheck {
 struct DatasetOptions {
     std::optional<DatasetFormat> format; ///< empty: detect from the folder or file
     AudioCheck audio = AudioCheck::require;
+    /** Audio-visual layouts: the length of the segments each recording is cut into (DCASE 2021 task 1B
+     *  scores 1-s segments). */
+    double segment_seconds = 1.0;
 };
 
 /**

@@ -284,4 +284,26 @@ fs::path plotLogSeries(const fs::path& dir, const std::string& stem, const std::
     return writeAndRun(dir, stem, format, s.str());
 }
 
+fs::path plotEarlyDetection(const fs::path& dir, const std::vector<double>& seconds,
+                            const std::vector<std::pair<std::string, std::vector<double>>>& series,
+                            PlotFormat format) {
+    std::ostringstream s;
+    s << terminal(format, 640, 420) << "set output 'early_detection." << extension(format)
+      << "'\nset grid\nset xlabel 'seconds of input'\nset ylabel 'accuracy (%)'\nset yrange [0:100]\n"
+      << "set key bottom right opaque noenhanced\nset title 'Early detection'\n$curve << EOD\n";
+    for (size_t i = 0; i < seconds.size(); ++i) {
+        s << seconds[i];
+        for (const auto& [name, values] : series)
+            s << " " << 100.0 * values.at(i);
+        s << "\n";
+    }
+    s << "EOD\nplot ";
+    static const char* colours[] = {"#4a78b5", "#c0392b", "#27ae60", "#8e44ad", "#d35400"};
+    for (size_t k = 0; k < series.size(); ++k)
+        s << (k ? ", " : "") << "$curve using 1:" << k + 2 << " with linespoints pt 7 ps 0.6 lc rgb '"
+          << colours[k % 5] << "' title '" << series[k].first << "'";
+    s << "\n";
+    return writeAndRun(dir, "early_detection", format, s.str());
+}
+
 } // namespace avgraph::metrics

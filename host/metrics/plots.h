@@ -46,6 +46,14 @@ std::filesystem::path plotLogSeries(const std::filesystem::path& dir, const std:
                                     const std::string& title, const std::filesystem::path& log,
                                     const std::vector<SeriesPanel>& panels, PlotFormat format);
 
+/**
+ * Accuracy against the seconds of input a system has heard (early detection, as Pham et al. plot it):
+ * one curve per series, x the seconds, y the accuracy in %. Written as early_detection.<ext>.
+ */
+std::filesystem::path
+plotEarlyDetection(const std::filesystem::path& dir, const std::vector<double>& seconds,
+                   const std::vector<std::pair<std::string, std::vector<double>>>& series, PlotFormat format);
+
 /** Runs `gnuplot script` in `dir`; throws avgraph::Error with gnuplot's messages if it fails. */
 void runGnuplot(const std::filesystem::path& dir, const std::string& script_name);
 

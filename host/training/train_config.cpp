@@ -170,8 +170,12 @@ TrainConfig parseClassifier(const Preset& preset, const nlohmann::json& section,
     sched.number("t_mult", c.schedule.t_mult, 1.0, 100.0);
     sched.number("warmup_epochs", c.schedule.warmup_epochs, 0.0, static_cast<double>(c.epochs));
 
-    auto aug = train.sub("augment", {"mixup_alpha", "time_shift", "crop_frames", "freq_masks",
-                                     "freq_mask_width", "time_masks", "time_mask_width"});
+    auto aug =
+        train.sub("augment", {"mixup_alpha", "time_shift", "crop_frames", "freq_masks", "freq_mask_width",
+                              "time_masks", "time_mask_width", "image_crop", "image_flip", "color_jitter"});
+    aug.number("image_crop", c.augment.image_crop, 0.0, 1.0);
+    aug.boolean("image_flip", c.augment.image_flip);
+    aug.number("color_jitter", c.augment.color_jitter, 0.0, 1.0);
     aug.number("mixup_alpha", c.augment.mixup_alpha, 0.0, 100.0);
     aug.number("time_shift", c.augment.time_shift, 0.0, 1.0);
     aug.integer("crop_frames", c.augment.crop_frames, 0, 1 << 30);
@@ -222,12 +226,19 @@ const nlohmann::json* stagesOf(const Preset& preset, unsigned* seed) {
                                                           "/kind must be one of vqvae, transformation, "
                                                           "classifier, got \"" +
                                                           kind + "\"");
-        if (last != (kind == "classifier"))
-            throw Error(
-                preset.locate(ptr + "/kind"),
-                "train setting " + ptr + "/kind: " +
-                    (last ? "the last stage trains the classifier (kind \"classifier\"), got \"" + kind + "\""
-                          : std::string("only the last stage is a classifier")));
+        const bool after_classifier =
+            i > 0 && stages[i - 1].is_object() && stages[i - 1].value("kind", "") == "classifier";
+        if (last && kind != "classifier")
+            throw Error(preset.locate(ptr + "/kind"), "train setting " + ptr +
+                                                          "/kind: the last stage trains the classifier (kind "
+                                                          "\"classifier\"), got \"" +
+                                                          kind + "\"");
+        if (after_classifier && kind != "classifier")
+            throw Error(preset.locate(ptr + "/kind"),
+                        "train setting " + ptr +
+                            "/kind: after a classifier stage only classifier stages "
+                            "follow (vqvae and transformation stages come first), got \"" +
+                            kind + "\"");
     }
     return &stages;
 }
@@ -323,18 +334,41 @@ StageConfig parseStage(const Preset& preset, const nlohmann::json& st, size_t in
 
 } // namespace
 
-TrainConfig parseTrainConfig(const Preset& preset) {
+TrainConfig parseTrainConfig(const Preset& preset) { return parseClassifierStages(preset).back(); }
+
+std::vector<TrainConfig> parseClassifierStages(const Preset& preset) {
     const auto& doc = preset.document();
     if (!doc.contains("train") || doc.at("train").is_null())
-        return {};
+        return {TrainConfig{}};
     unsigned seed = 1;
-    if (const auto* stages = stagesOf(preset, &seed)) {
-        auto c = parseClassifier(preset, stages->back(),
-                                 "/train/stages/" + std::to_string(stages->size() - 1), true);
+    const auto* stages = stagesOf(preset, &seed);
+    if (!stages)
+        return {parseClassifier(preset, doc.at("train"), "/train", false)};
+    std::vector<TrainConfig> out;
+    std::set<std::string> names;
+    for (size_t i = 0; i < stages->size(); ++i) {
+        const auto& st = (*stages)[i];
+        if (st.at("kind") != "classifier")
+            continue;
+        const std::string ptr = "/train/stages/" + std::to_string(i);
+        auto c = parseClassifier(preset, st, ptr, true);
         c.seed = seed;
-        return c;
+        c.pointer = ptr;
+        if (st.contains("name")) {
+            if (!st.at("name").is_string() || st.at("name").get<std::string>().empty())
+                throw Error(preset.locate(ptr + "/name"), "train setting " + ptr +
+                                                              "/name must be a non-empty string, got " +
+                                                              st.at("name").dump());
+            c.name = st.at("name").get<std::string>();
+        }
+        if (!names.insert(c.name).second)
+            throw Error(preset.locate(ptr + "/name"), "train setting " + ptr +
+                                                          "/name: another classifier stage "
+                                                          "is called \"" +
+                                                          c.name + "\"; give each its own name");
+        out.push_back(std::move(c));
     }
-    return parseClassifier(preset, doc.at("train"), "/train", false);
+    return out;
 }
 
 std::vector<StageConfig> parseStages(const Preset& preset) {
@@ -342,7 +376,7 @@ std::vector<StageConfig> parseStages(const Preset& preset) {
     const auto* stages = stagesOf(preset, nullptr);
     if (!stages)
         return out;
-    for (size_t i = 0; i + 1 < stages->size(); ++i)
+    for (size_t i = 0; i + 1 < stages->size() && (*stages)[i].at("kind") != "classifier"; ++i)
         out.push_back(parseStage(preset, (*stages)[i], i, out));
     return out;
 }
@@ -407,7 +441,10 @@ nlohmann::json TrainConfig::toJson() const {
               {"freq_masks", augment.freq_masks},
               {"freq_mask_width", augment.freq_mask_width},
               {"time_masks", augment.time_masks},
-              {"time_mask_width", augment.time_mask_width}}},
+              {"time_mask_width", augment.time_mask_width},
+              {"image_crop", augment.image_crop},
+              {"image_flip", augment.image_flip},
+              {"color_jitter", augment.color_jitter}}},
             {"validation",
              {{"fraction", validation.fraction},
               {"patience", validation.patience},

@@ -20,7 +20,8 @@
  *
  * A staged recipe (the IVF method: VQ-VAE, then the transformation network with its critic, then
  * the classifier) lists its stages instead; the last stage is the classifier and takes the keys
- * above, the earlier ones their own (StageConfig):
+ * above, the earlier ones their own (StageConfig). Several classifier stages may close the list (a
+ * late-fusion system's branches, or Chen et al.'s pipeline: embeddings first, then the classifier):
  *
  *     "train": { "seed": 1, "stages": [ { "kind": "vqvae", ... }, { "kind": "transformation", ... },
  *                                       { "kind": "classifier", "epochs": 40, ... } ] }
@@ -64,6 +65,14 @@ struct AugmentConfig {
     int64_t freq_mask_width = 0;
     int64_t time_masks = 0;
     int64_t time_mask_width = 0;
+    // Images (the values of kind image the trainable part reads, in [0, 255]; the nodes that turn them
+    // into embeddings, e.g. a frozen models.visual_encoder, then run every step): torchvision's
+    // RandomResizedCrop (area in [image_crop, 1], aspect in [3/4, 4/3], resized back), RandomHorizontalFlip
+    // and ColorJitter (brightness, contrast and saturation factors in [1 - j, 1 + j]).
+    double image_crop = 0.0;   ///< 0: no crop; else the smallest area kept (torchvision: 0.08)
+    bool image_flip = false;   ///< mirror half of the images
+    double color_jitter = 0.0; ///< 0: none
+    bool images() const { return image_crop > 0.0 || image_flip || color_jitter > 0.0; }
 };
 
 struct ValidationConfig {
@@ -73,6 +82,8 @@ struct ValidationConfig {
 };
 
 struct TrainConfig {
+    std::string name = "classifier"; ///< a staged recipe's stage name (its folder is stage<N>-<name>)
+    std::string pointer = "/train";  ///< where the settings sit in the preset, for errors
     unsigned seed = 1;
     int epochs = 40;
     int batch_size = 32;
@@ -113,7 +124,8 @@ struct StageConfig {
     int n_critic = 5;           ///< critic steps per generator step
     double lambda_gp = 10.0;    ///< WGAN-GP gradient penalty weight
     double gamma = 1.0;         ///< image term: ||v - De(G(a))||² / var (AVGAN)
-    double regression = 100.0;  ///< paired term ||G(a) - target||² (our addition, weighted like pix2pix; 0: the papers' losses)
+    double regression = 100.0;  ///< paired term ||G(a) - target||² (our addition, weighted like pix2pix; 0:
+                                ///< the papers' losses)
     OptimizerConfig critic_optimizer;
 
     nlohmann::json toJson() const;
@@ -127,6 +139,14 @@ TrainConfig parseTrainConfig(const Preset& preset);
 
 /** The stages before the classifier of a staged recipe; empty for a plain train section. */
 std::vector<StageConfig> parseStages(const Preset& preset);
+
+/**
+ * Every classifier stage, in order: the train section itself, or a staged recipe's "classifier" stages
+ * (they follow its vqvae and transformation stages; each trains its own nodes with the earlier ones'
+ * weights frozen, e.g. the branches of a late-fusion system one after the other). The last one is
+ * parseTrainConfig's.
+ */
+std::vector<TrainConfig> parseClassifierStages(const Preset& preset);
 
 /** The learning rate at a (fractional) epoch of the run. */
 double learningRate(const TrainConfig& config, double epoch);

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -52,13 +53,76 @@ const Value& logitsOf(const Ports& ports, const Node& node) {
     throw node.error("training reads logits from the output port \"logits\" or the node's only output");
 }
 
-/** Per-sample loss on soft targets: cross-entropy, or KL divergence (the same gradient). */
+/**
+ * Per-sample loss on soft targets: cross-entropy, or KL divergence (the same gradient). Logits
+ * [batch, position, class] (patches, frames) score every position against the clip's target and
+ * average over the positions, as Pham et al. train on patches and Chen et al. on frames.
+ */
 torch::Tensor sampleLoss(const torch::Tensor& logits, const torch::Tensor& targets, const std::string& loss) {
-    auto logp = torch::log_softmax(logits, 1);
-    auto per = -(targets * logp).sum(1);
+    const bool positions = logits.dim() == 3;
+    auto logp = torch::log_softmax(logits, -1);
+    auto t = positions ? targets.unsqueeze(1) : targets;
+    auto per = -(t * logp).sum(-1);
     if (loss == "kl")
-        per = per + torch::xlogy(targets, targets).sum(1);
-    return per;
+        per = per + torch::xlogy(t, t).sum(-1);
+    return positions ? per.mean(1) : per;
+}
+
+/** The predicted class of each sample: over positions, the class of the mean probability. */
+torch::Tensor predictedClass(const torch::Tensor& logits) {
+    return logits.dim() == 3 ? torch::softmax(logits, -1).mean(1).argmax(1) : logits.argmax(1);
+}
+
+/** Whether a node turns images into something else (a visual encoder): with image augmentation it runs
+ *  every step, after the augmentation, instead of once into the feature cache. */
+bool encodesImages(const NodeSpec& spec) {
+    bool reads = false;
+    for (const auto& in : spec.inputs)
+        reads = reads || (in.kinds.size() == 1 && in.kinds[0] == Kind::Image);
+    for (const auto& out : spec.outputs)
+        if (out.accepts(Kind::Image))
+            return false;
+    return reads;
+}
+
+/**
+ * torchvision's RandomResizedCrop, RandomHorizontalFlip and ColorJitter (brightness, contrast,
+ * saturation, in that order) on one image [1, 3, H, W] in [0, 255], from eight uniform draws.
+ */
+torch::Tensor augmentImage(torch::Tensor x, const double* u, const AugmentConfig& aug) {
+    namespace F = torch::nn::functional;
+    const int64_t H = x.size(-2), W = x.size(-1);
+    if (aug.image_crop > 0.0) {
+        const double area = aug.image_crop + u[0] * (1.0 - aug.image_crop);
+        const double lo = std::log(3.0 / 4.0), hi = std::log(4.0 / 3.0);
+        const double ratio = std::exp(lo + u[1] * (hi - lo));
+        const int64_t w =
+            std::clamp<int64_t>(std::llround(std::sqrt(area * ratio) * static_cast<double>(W)), 1, W);
+        const int64_t h =
+            std::clamp<int64_t>(std::llround(std::sqrt(area / ratio) * static_cast<double>(H)), 1, H);
+        const auto x0 = std::min<int64_t>(W - w, static_cast<int64_t>(u[2] * static_cast<double>(W - w + 1)));
+        const auto y0 = std::min<int64_t>(H - h, static_cast<int64_t>(u[3] * static_cast<double>(H - h + 1)));
+        x = F::interpolate(x.narrow(-2, y0, h).narrow(-1, x0, w), F::InterpolateFuncOptions()
+                                                                      .size(std::vector<int64_t>{H, W})
+                                                                      .mode(torch::kBilinear)
+                                                                      .align_corners(false));
+    }
+    if (aug.image_flip && u[4] < 0.5)
+        x = x.flip({-1});
+    if (aug.color_jitter > 0.0) {
+        const double j = aug.color_jitter;
+        auto factor = [j](double draw) { return 1.0 - j + 2.0 * j * draw; };
+        auto gray = [](const torch::Tensor& t) { // ITU-R 601 luma, as torchvision's rgb_to_grayscale
+            return t.select(1, 0).unsqueeze(1) * 0.299 + t.select(1, 1).unsqueeze(1) * 0.587 +
+                   t.select(1, 2).unsqueeze(1) * 0.114;
+        };
+        x = (x * factor(u[5])).clamp(0.0, 255.0);
+        auto mean = gray(x).mean();
+        x = ((x - mean) * factor(u[6]) + mean).clamp(0.0, 255.0);
+        auto g = gray(x);
+        x = ((x - g) * factor(u[7]) + g).clamp(0.0, 255.0);
+    }
+    return x.contiguous();
 }
 
 std::string fixed(double x, int digits) {
@@ -135,10 +199,10 @@ void maskSpans(torch::Tensor& t, int64_t axis, int64_t count, int64_t widest, co
 // ---------------------------------------------------------------------------------------------
 // FeatureCache
 
-FeatureCache::FeatureCache(Executor& executor, const PresetInput& input,
+FeatureCache::FeatureCache(Executor& executor, const std::vector<PresetInput>& inputs,
                            std::map<std::string, std::vector<std::string>> boundary, std::string mode,
                            fs::path folder)
-    : executor_(executor), input_(input), boundary_(std::move(boundary)), mode_(std::move(mode)),
+    : executor_(executor), inputs_(inputs), boundary_(std::move(boundary)), mode_(std::move(mode)),
       folder_(std::move(folder)) {
     if (mode_ == "disk") {
         // The folder is keyed by what the front end is, so a changed preset never reads stale features.
@@ -150,7 +214,10 @@ FeatureCache::FeatureCache(Executor& executor, const PresetInput& input,
                 const auto& id = graph.vertex(v).id;
                 key["nodes"][id] = doc["nodes"].contains(id) ? doc["nodes"][id] : nlohmann::json();
             }
-        key["input"] = {{"name", input_.name}, {"rate", input_.sample_rate ? *input_.sample_rate : 0.0}};
+        for (const auto& input : inputs_)
+            key["inputs"].push_back({{"name", input.name},
+                                     {"kind", std::string(kindName(input.kind))},
+                                     {"rate", input.sample_rate ? *input.sample_rate : 0.0}});
         key["boundary"] = boundary_;
         std::ostringstream hex;
         hex << std::hex << std::setw(16) << std::setfill('0') << std::hash<std::string>{}(key.dump());
@@ -165,11 +232,40 @@ fs::path FeatureCache::fileFor(const Dataset& ds, size_t clip) const {
 }
 
 namespace {
-std::string sourceKey(const fs::path& file) {
+std::string fileKey(const fs::path& file) {
     std::error_code ec;
     auto size = fs::file_size(file, ec);
     auto time = fs::last_write_time(file, ec).time_since_epoch().count();
     return fs::absolute(file).string() + "|" + std::to_string(size) + "|" + std::to_string(time);
+}
+
+/** What a clip's cached features were computed from: its files, and the stretch of an audio-visual segment.
+ */
+std::string sourceKey(const Clip& clip) {
+    std::string key = fileKey(clip.path);
+    if (!clip.video.empty() || clip.duration > 0.0)
+        key += "|" + fileKey(clip.video) + "|" + std::to_string(clip.start) + "|" +
+               std::to_string(clip.duration);
+    return key;
+}
+
+/** Whether two clips' input values can share a batch. */
+bool sameShapes(const std::map<std::string, Value>& a, const std::map<std::string, Value>& b) {
+    for (const auto& [name, v] : a)
+        if (!b.count(name) || !sameShape(v, b.at(name)))
+            return false;
+    return true;
+}
+
+std::map<std::string, Value> stackInputs(const std::vector<std::map<std::string, Value>>& clips) {
+    std::map<std::string, Value> out;
+    for (const auto& [name, unused] : clips.front()) {
+        std::vector<Value> values;
+        for (const auto& c : clips)
+            values.push_back(c.at(name));
+        out[name] = stackClips(values);
+    }
+    return out;
 }
 } // namespace
 
@@ -182,7 +278,7 @@ bool FeatureCache::readDisk(const Dataset& ds, size_t clip, std::map<std::string
         archive.load_from(file.string());
         c10::IValue source;
         archive.read("source", source);
-        if (source.toStringRef() != sourceKey(ds.clips[clip].path))
+        if (source.toStringRef() != sourceKey(ds.clips[clip]))
             return false;
         for (const auto& [id, ports] : boundary_)
             for (const auto& port : ports) {
@@ -208,7 +304,7 @@ bool FeatureCache::readDisk(const Dataset& ds, size_t clip, std::map<std::string
 
 void FeatureCache::writeDisk(const Dataset& ds, size_t clip, const std::map<std::string, Ports>& features) {
     torch::serialize::OutputArchive archive;
-    archive.write("source", c10::IValue(sourceKey(ds.clips[clip].path)));
+    archive.write("source", c10::IValue(sourceKey(ds.clips[clip])));
     for (const auto& [id, ports] : features)
         for (const auto& [port, v] : ports) {
             archive.write(id + "." + port, v.tensor.cpu());
@@ -222,14 +318,15 @@ void FeatureCache::writeDisk(const Dataset& ds, size_t clip, const std::map<std:
     atomicSave(archive, fileFor(ds, clip));
 }
 
-void FeatureCache::compute(const std::vector<size_t>& clips, const std::vector<Value>& audio,
-                           const Dataset& ds, std::vector<std::map<std::string, Ports>>* each) {
+void FeatureCache::compute(const std::vector<size_t>& clips,
+                           const std::vector<std::map<std::string, Value>>& inputs, const Dataset& ds,
+                           std::vector<std::map<std::string, Ports>>* each) {
     std::vector<std::string> ids;
     for (const auto& [id, ports] : boundary_)
         ids.push_back(id);
     std::map<std::string, Ports> out;
     try {
-        out = executor_.runPart({{input_.name, stackClips(audio)}}, {}, ids);
+        out = executor_.runPart(stackInputs(inputs), {}, ids);
     } catch (const Error& e) {
         std::string names;
         for (size_t i : clips)
@@ -261,13 +358,13 @@ void FeatureCache::prepare(const Dataset& ds, const std::vector<size_t>& clips, 
         return;
     ProgressBar bar(todo.size(), progress && stderrIsTerminal());
     std::vector<size_t> pending;
-    std::vector<Value> pending_audio;
+    std::vector<std::map<std::string, Value>> pending_inputs;
     size_t done = 0;
     auto flush = [&] {
         if (pending.empty())
             return;
         std::vector<std::map<std::string, Ports>> each;
-        compute(pending, pending_audio, ds, &each);
+        compute(pending, pending_inputs, ds, &each);
         for (size_t b = 0; b < pending.size(); ++b) {
             if (mode_ == "disk")
                 writeDisk(ds, pending[b], each[b]);
@@ -276,7 +373,7 @@ void FeatureCache::prepare(const Dataset& ds, const std::vector<size_t>& clips, 
         done += pending.size();
         bar.update(done, "features " + ds.clips[pending.back()].path.filename().string());
         pending.clear();
-        pending_audio.clear();
+        pending_inputs.clear();
     };
     for (size_t i : todo) {
         if (mode_ == "disk") {
@@ -287,11 +384,11 @@ void FeatureCache::prepare(const Dataset& ds, const std::vector<size_t>& clips, 
                 continue;
             }
         }
-        Value audio = loadAudioFor(ds.clips[i].path, input_);
-        if (!pending.empty() && (!sameShape(pending_audio[0], audio) || pending.size() >= kFeatureBatch))
-            flush(); // a batch holds clips of one length
+        auto values = loadClipInputs(ds.clips[i], inputs_);
+        if (!pending.empty() && (!sameShapes(pending_inputs[0], values) || pending.size() >= kFeatureBatch))
+            flush(); // a batch holds clips of one length (and frames of one size)
         pending.push_back(i);
-        pending_audio.push_back(std::move(audio));
+        pending_inputs.push_back(std::move(values));
     }
     flush();
     bar.finish();
@@ -302,7 +399,7 @@ std::map<std::string, Ports> FeatureCache::get(const Dataset& ds, size_t clip) {
     if (it != memory_.end())
         return it->second;
     std::vector<std::map<std::string, Ports>> each;
-    compute({clip}, {loadAudioFor(ds.clips[clip].path, input_)}, ds, &each);
+    compute({clip}, {loadClipInputs(ds.clips[clip], inputs_)}, ds, &each);
     if (mode_ != "none")
         memory_[clip] = each[0];
     return each[0];
@@ -377,9 +474,21 @@ Trainer::Trainer(Graph& graph, Executor& executor, TrainConfig config, Collectiv
         if (!needed[v])
             continue;
         bool t = std::find(trainable_.begin(), trainable_.end(), graph_.vertex(v).id) != trainable_.end();
+        t = t ||
+            (config_.augment.images() && !graph_.vertex(v).is_input && encodesImages(*graph_.vertex(v).spec));
         for (const auto& c : graph_.incoming(v))
             t = t || in_trained[c.from];
         in_trained[v] = t;
+    }
+    if (config_.augment.images()) {
+        bool any = false;
+        for (size_t v = 0; v < n; ++v)
+            any =
+                any || (in_trained[v] && !graph_.vertex(v).is_input && encodesImages(*graph_.vertex(v).spec));
+        if (!any)
+            throw Error(preset.locate(config_.pointer + "/augment"),
+                        "image_crop, image_flip and color_jitter work on the images a node such as "
+                        "models.visual_encoder reads; the trained part of this preset reads none");
     }
     for (size_t v = 0; v < n; ++v) {
         if (!in_trained[v])
@@ -457,14 +566,30 @@ Trainer::Batch Trainer::makeBatch(const Dataset& ds, FeatureCache& cache, const 
         return t;
     };
 
+    // Image draws from a stream of their own too: eight per sample (crop area, aspect, x, y, flip,
+    // brightness, contrast, saturation).
+    std::vector<double> u_image;
+    if (augment && aug.images()) {
+        auto image_rng = generator(config_.seed, epoch, step, 4);
+        u_image.resize(static_cast<size_t>(n * 8));
+        for (auto& u : u_image)
+            u = uniform(image_rng);
+    }
+
     // One sample's front-end values after its crop, shift and masks.
     auto sample = [&](int64_t i) {
         auto features = cache.get(ds, clips[static_cast<size_t>(i)]);
-        if (!augment || (aug.time_shift <= 0.0 && aug.crop_frames <= 0 && n_masks == 0))
+        if (!augment || (aug.time_shift <= 0.0 && aug.crop_frames <= 0 && n_masks == 0 && !aug.images()))
             return features;
         bool any_frames = false, any_bins = false;
         for (auto& [id, ports] : features)
             for (auto& [port, v] : ports) {
+                if (v.kind == Kind::Image) {
+                    if (aug.images())
+                        v = v.withTensor(
+                            augmentImage(v.tensor, u_image.data() + static_cast<size_t>(i * 8), aug));
+                    continue;
+                }
                 const int64_t axis = v.axis("frame");
                 const int64_t bin_axis = v.axis("bin");
                 any_bins = any_bins || bin_axis >= 0;
@@ -576,15 +701,18 @@ torch::Tensor Trainer::forward(const Batch& batch, bool training) {
     options.training = training;
     auto out = executor_.runPart({}, batch.given, {logits_}, options);
     const Value& v = logitsOf(out.at(logits_), graph_.node(graph_.find(logits_)));
-    if (v.tensor.dim() != 2 || v.tensor.size(0) != batch.targets.size(0))
+    if (v.tensor.dim() < 2 || v.tensor.size(0) != batch.targets.size(0))
         throw graph_.node(graph_.find(logits_))
-            .error("training needs logits [batch, classes]; got a value of shape " +
+            .error("training needs logits [batch, classes] or [batch, ..., classes]; got a value of " +
                    std::to_string(v.tensor.dim()) + " axes for a batch of " +
                    std::to_string(batch.targets.size(0)));
-    if (v.tensor.size(1) != batch.targets.size(1))
+    if (v.tensor.size(-1) != batch.targets.size(1))
         throw graph_.node(graph_.find(logits_))
-            .error("gives " + std::to_string(v.tensor.size(1)) + " classes, the dataset has " +
+            .error("gives " + std::to_string(v.tensor.size(-1)) + " classes, the dataset has " +
                    std::to_string(batch.targets.size(1)) + " (set its n_classes)");
+    // Patches or frames between batch and class: one axis of positions, each scored on its own.
+    torch::Tensor logits =
+        v.tensor.dim() == 2 ? v.tensor : v.tensor.reshape({v.tensor.size(0), -1, v.tensor.size(-1)});
     if (!v.class_names.empty() && !columns_.defined()) {
         std::vector<int64_t> columns;
         for (const auto& c : classes_) {
@@ -597,7 +725,7 @@ torch::Tensor Trainer::forward(const Batch& batch, bool training) {
         }
         columns_ = torch::tensor(columns, torch::kLong);
     }
-    return columns_.defined() ? v.tensor.index_select(1, columns_.to(v.tensor.device())) : v.tensor;
+    return columns_.defined() ? logits.index_select(-1, columns_.to(logits.device())) : logits;
 }
 
 std::pair<double, double> Trainer::validate(const Dataset& ds, const std::vector<size_t>& clips,
@@ -625,7 +753,7 @@ std::pair<double, double> Trainer::validate(const Dataset& ds, const std::vector
             Batch batch = makeBatch(ds, cache, part, 0, 0, false);
             auto logits = forward(batch, false).to(torch::kCPU, torch::kFloat);
             loss += sampleLoss(logits, batch.targets, "cross_entropy").sum().item<double>();
-            correct += (logits.argmax(1) == batch.labels).sum().item<double>();
+            correct += (predictedClass(logits) == batch.labels).sum().item<double>();
         }
     std::swap(one, collective_);
     const auto count = static_cast<double>(clips.size());
@@ -796,7 +924,7 @@ TrainResult Trainer::fit(const Dataset& ds, const Split& split, FeatureCache& ca
             optimizer->step();
             step_seconds += secondsSince(t_step);
             loss_sum += per.detach().sum().item<double>();
-            correct += (logits.detach().argmax(1).cpu() == batch.labels).sum().item<double>();
+            correct += (predictedClass(logits.detach()).cpu() == batch.labels).sum().item<double>();
             seen += static_cast<double>(batch.targets.size(0));
             if (!std::isfinite(loss_sum))
                 throw Error({run.string(), "", "", 0, 0},

@@ -51,7 +51,7 @@ struct Collective {
 class FeatureCache {
 public:
     /** `boundary`: node id -> output ports the trainable part reads. `folder`: empty = memory only. */
-    FeatureCache(Executor& executor, const PresetInput& input,
+    FeatureCache(Executor& executor, const std::vector<PresetInput>& inputs,
                  std::map<std::string, std::vector<std::string>> boundary, std::string mode,
                  std::filesystem::path folder);
 
@@ -62,14 +62,14 @@ public:
     std::map<std::string, Ports> get(const Dataset& ds, size_t clip);
 
 private:
-    void compute(const std::vector<size_t>& clips, const std::vector<Value>& audio, const Dataset& ds,
-                 std::vector<std::map<std::string, Ports>>* each);
+    void compute(const std::vector<size_t>& clips, const std::vector<std::map<std::string, Value>>& inputs,
+                 const Dataset& ds, std::vector<std::map<std::string, Ports>>* each);
     std::filesystem::path fileFor(const Dataset& ds, size_t clip) const;
     bool readDisk(const Dataset& ds, size_t clip, std::map<std::string, Ports>& out);
     void writeDisk(const Dataset& ds, size_t clip, const std::map<std::string, Ports>& features);
 
     Executor& executor_;
-    PresetInput input_;
+    std::vector<PresetInput> inputs_;
     std::map<std::string, std::vector<std::string>> boundary_;
     std::string mode_;
     std::filesystem::path folder_;

@@ -3,6 +3,7 @@
 // videos' decoded soundtracks written with libsndfile.
 #include "graph/error.h"
 #include "host/audio_file.h"
+#include "host/audio_input.h"
 #include "host/datasets/av_dataset.h"
 #include "host/media/media_file.h"
 #include "tests/test_support.h"
@@ -259,4 +260,71 @@ TEST_CASE("listImages: the photos, sorted; image names in any case, anywhere bel
     CHECK(host::listImages(dir.path()) == std::vector<fs::path>{dir / "a.jpeg", dir / "b/deep/x.PNG"});
     test::ScratchDir empty;
     CHECK_THROWS_WITH(host::listImages(empty.path()), Catch::Contains("holds no image"));
+}
+
+TEST_CASE("openDataset: a video folder cut into segments, the last quarter of each recording testing",
+          "[host][datasets][av]") {
+    test::ScratchDir dir;
+    link(video("oa4_launch.webm"), dir / "launch/oa4_launch.webm");              // 8 s
+    link(video("diver.mov"), dir / "sea/diver.mov");                             // 14 s
+    link(video("VID_20191220_170832.mp4"), dir / "dog/VID_20191220_170832.mp4"); // 1.6 s
+
+    host::Dataset ds = host::openDataset(dir.path()); // detected: videos and no audio file
+    CHECK(ds.format == host::DatasetFormat::video_folder);
+    CHECK(ds.classes == std::vector<std::string>{"dog", "launch", "sea"});
+    // ⌊d / 1 s⌋ segments, at least one: 1 + 8 + 14.
+    REQUIRE(ds.clips.size() == 23);
+    const auto& dog = ds.clips[0];
+    CHECK(dog.file == "dog/VID_20191220_170832.mp4#t=0,1");
+    CHECK(dog.video == dir / "dog/VID_20191220_170832.mp4");
+    CHECK(dog.path == dog.video);
+    CHECK(dog.duration == 1.0);
+    const auto& launch3 = ds.clips[1 + 3];
+    CHECK(launch3.file == "launch/oa4_launch.webm#t=3,4");
+    CHECK(launch3.start == 3.0);
+    CHECK(launch3.subsegment == 3);
+    CHECK(launch3.recording == "launch/oa4_launch");
+    CHECK(launch3.label == 1);
+    // Test: the last ⌈n / 4⌉ segments of each recording with two or more: launch 6, 7; sea 10 to 13.
+    host::Split split = host::splitFold(ds, host::defaultFold(ds));
+    std::vector<std::string> test_files;
+    for (size_t i : split.test)
+        test_files.push_back(ds.clips[i].file);
+    CHECK(test_files == std::vector<std::string>{"launch/oa4_launch.webm#t=6,7",
+                                                 "launch/oa4_launch.webm#t=7,8", "sea/diver.mov#t=10,11",
+                                                 "sea/diver.mov#t=11,12", "sea/diver.mov#t=12,13",
+                                                 "sea/diver.mov#t=13,14"});
+    CHECK(split.train.size() == 17);
+
+    SECTION("half-second segments, named by --format") {
+        host::DatasetOptions options;
+        options.format = host::DatasetFormat::video_folder;
+        options.segment_seconds = 0.5;
+        host::Dataset half = host::openDataset(dir.path(), options);
+        CHECK(half.clips.size() == 3 + 16 + 28);
+        CHECK(host::splitFold(half, 1).test.size() == 1 + 4 + 7);
+    }
+    SECTION("segment inputs: the audio stretch and the frame at its middle") {
+        avgraph::PresetInput audio{"audio", avgraph::Kind::Audio, 16000.0};
+        avgraph::PresetInput image{"image", avgraph::Kind::Image, std::nullopt};
+        auto whole = host::loadAudioFor(launch3.path, audio);
+        auto values = host::loadClipInputs(launch3, {audio, image});
+        const auto& a = values.at("audio").tensor;
+        REQUIRE(a.size(-1) == 16000);
+        CHECK(torch::equal(a, whole.tensor.narrow(-1, 3 * 16000, 16000)));
+        // The frame shown at 3.5 s, as readVideoFrames samples it at one frame a second.
+        auto frames = host::readVideoFrames(launch3.video, 1.0);
+        CHECK(torch::equal(values.at("image").tensor[0], frames.frames[3].to(torch::kFloat32)));
+        // Past the end of the 1.6-s dog video the audio is zeros.
+        host::Clip late = dog;
+        late.start = 1.0;
+        auto tail = host::loadClipInputs(late, {audio}).at("audio").tensor;
+        REQUIRE(tail.size(-1) == 16000);
+        CHECK(tail.narrow(-1, 12000, 4000).abs().max().item<float>() == 0.0f);
+    }
+    SECTION("class folders are needed to train") {
+        test::ScratchDir flat;
+        link(video("diver.mov"), flat / "diver.mov");
+        CHECK_THROWS_WITH(host::openDataset(flat.path()), Catch::Contains("without labels"));
+    }
 }
