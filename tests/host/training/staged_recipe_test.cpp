@@ -137,7 +137,10 @@ TEST_CASE("a broken staged train section is refused with the key at fault", "[cl
     };
     check(
         write("last.json", R"({"stages": [{"kind": "classifier"}, {"kind": "vqvae", "preset": "x.json"}]})"),
-        "/train/stages/0/kind: only the last stage is a classifier");
+        "/train/stages/1/kind: train setting /train/stages/1/kind: the last stage trains the classifier");
+    check(write("order.json", R"({"stages": [{"kind": "classifier", "name": "a", "trainable": ["classifier"]},
+                                             {"kind": "vqvae", "preset": "x.json"}, {"kind": "classifier"}]})"),
+          "/train/stages/1/kind: after a classifier stage only classifier stages follow");
     check(write("end.json", R"({"stages": [{"kind": "vqvae", "preset": "v.json"}]})"),
           "/train/stages/0/kind: the last stage trains the classifier");
     check(write("preset.json", R"({"stages": [{"kind": "vqvae"}, {"kind": "classifier"}]})"),
