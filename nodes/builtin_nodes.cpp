@@ -1,6 +1,7 @@
 #include "nodes/builtin_nodes.h"
 
 #include "nodes/features/features.h"
+#include "nodes/fusion/fusion_nodes.h"
 #include "nodes/image/image_nodes.h"
 #include "nodes/models/model_nodes.h"
 #include "nodes/signal/signal_nodes.h"
@@ -14,6 +15,7 @@ void registerBuiltinNodes(Registry& registry) {
     registerSignalNodes(registry);
     registerModelNodes(registry);
     registerImageNodes(registry);
+    registerFusionNodes(registry);
 }
 
 } // namespace avgraph::nodes

@@ -20,6 +20,13 @@ void checkImage(torch::IntArrayRef item, int64_t in_channels) {
                                     "poolings)");
 }
 
+/** The MLP's hidden widths: "" (or only spaces) means none, a single Linear from features to classes. */
+std::vector<int64_t> hiddenWidths(const NodeContext& ctx) {
+    if (ctx.params.text("hidden").find_first_not_of(" \t") == std::string::npos)
+        return {};
+    return widthList(ctx, "hidden");
+}
+
 /** A classifier node around one network module: it owns the module and runs it on each item. */
 template <typename Network> class NetworkNode : public ClassifierNode {
 protected:
@@ -68,7 +75,7 @@ class EmbeddingMlpNode : public NetworkNode<EmbeddingMlp> {
 public:
     explicit EmbeddingMlpNode(const NodeContext& ctx)
         : NetworkNode(ctx, 1,
-                      EmbeddingMlp(ctx.params.integer("in_features"), widthList(ctx, "hidden"),
+                      EmbeddingMlp(ctx.params.integer("in_features"), hiddenWidths(ctx),
                                    ctx.params.integer("n_classes"), ctx.params.real("dropout"),
                                    ctx.params.flag("batch_norm"))),
           in_features_(ctx.params.integer("in_features")) {}
@@ -165,20 +172,23 @@ NodeSpec embeddingMlpNodeSpec() {
         std::string("Hidden layers [Linear - BatchNorm1d - ReLU - dropout] of `hidden` widths, then Linear "
                     "to n_classes. Input [batch, features] with in_features on the last axis (e.g. a "
                     "pretrained image model's 2048-d ResNet50 embedding from models.torchscript); output "
-                    "logits [batch, class].") +
+                    "logits [batch, class]; [batch, frame, features] gives [batch, frame, class]. hidden "
+                    "\"\" makes it a "
+                    "linear head (one Linear).") +
         kModeDoc;
     s.inputs = {PortSpec::of("in", {Kind::Tensor, Kind::Spectrum, Kind::Probabilities}, "[batch, features]")};
     s.outputs = {PortSpec::of("logits", {Kind::Tensor}, "[batch, class] logits, with the class names")};
     s.params = withClassifierParams({
         ParamSpec::integer("in_features", 2048, "features of each input vector").range(1, 1 << 24),
-        ParamSpec::text("hidden", "8192,8192,1024", "widths of the hidden layers"),
+        ParamSpec::text("hidden", "8192,8192,1024",
+                        "widths of the hidden layers; \"\": none, a single Linear (a linear head)"),
         ParamSpec::real("dropout", 0.3, "dropout probability after each hidden layer (training only)")
             .range(0.0, 0.99),
         ParamSpec::flag("batch_norm", true, "batch normalisation after each hidden Linear"),
     });
     s.trainable = true;
     s.check = [](const NodeContext& ctx) {
-        widthList(ctx, "hidden");
+        hiddenWidths(ctx);
         classNames(ctx);
     };
     s.make = [](const NodeContext& ctx) { return std::make_unique<EmbeddingMlpNode>(ctx); };

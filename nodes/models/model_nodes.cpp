@@ -15,6 +15,8 @@ void registerModelNodes(Registry& registry) {
     registry.add(codebookLookupNodeSpec());
     registry.add(transformationNetworkNodeSpec());
     registry.add(criticNodeSpec());
+    registry.add(resDcnnNodeSpec());
+    registry.add(visualEncoderNodeSpec());
 }
 
 } // namespace avgraph::nodes

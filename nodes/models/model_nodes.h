@@ -43,6 +43,13 @@ NodeSpec transformationNetworkNodeSpec();
 /** models.critic: D, the WGAN-GP critic's score [batch] of a 16×16 feature map. */
 NodeSpec criticNodeSpec();
 
+// The audio-visual encoders (Chen et al.), nodes/models/av_encoder_nodes.cpp; the network in res_dcnn.h.
+/** models.res_dcnn: the res-DCNN acoustic encoder, spectrum [batch, channel, bin, frame] to [batch, frame,
+ * F]. */
+NodeSpec resDcnnNodeSpec();
+/** models.visual_encoder: a frozen TorchScript image network, images [batch, 3, H, W] to [batch, F]. */
+NodeSpec visualEncoderNodeSpec();
+
 /** Adds the model node types. */
 void registerModelNodes(Registry& registry);
 

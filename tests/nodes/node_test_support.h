@@ -6,6 +6,7 @@
 #include "host/audio_file.h"
 #include "host/npy.h"
 #include "nodes/features/features.h"
+#include "nodes/fusion/fusion_nodes.h"
 #include "nodes/image/image_nodes.h"
 #include "nodes/models/model_nodes.h"
 #include "nodes/signal/signal_nodes.h"
@@ -28,8 +29,8 @@
 
 namespace avgraph::test {
 
-/** The feature, signal, tensor, model and image node types; it outlives every node, which points into its
- * specs. */
+/** The feature, signal, tensor, model, image and fusion node types; it outlives every node, which points into
+ * its specs. */
 inline const Registry& nodeRegistry() {
     static const std::unique_ptr<Registry> registry = [] {
         auto r = std::make_unique<Registry>();
@@ -38,6 +39,7 @@ inline const Registry& nodeRegistry() {
         nodes::registerSignalNodes(*r);
         nodes::registerModelNodes(*r);
         nodes::registerImageNodes(*r);
+        nodes::registerFusionNodes(*r);
         return r;
     }();
     return *registry;
@@ -174,8 +176,8 @@ inline torch::Tensor streamInBlocks(const Value& audio, const Pipeline& pipeline
 
 /**
  * Runs a Python PyTorch reference script of tests/nodes/models (/usr/bin/python3 with Debian's
- * python3-torch) once per process into a scratch folder that lives as long, and returns the folder
- * of the .npy files and TorchScript weights it wrote.
+ * python3-torch, python3-torchvision) once per process into a scratch folder that lives as long, and returns
+ * the folder of the .npy files and TorchScript weights it wrote.
  */
 inline const fs::path& pythonReferenceDir(const std::string& script_name) {
     static std::map<std::string, std::unique_ptr<ScratchDir>> dirs;
@@ -183,10 +185,11 @@ inline const fs::path& pythonReferenceDir(const std::string& script_name) {
     if (!dir) {
         dir = std::make_unique<ScratchDir>();
         const auto script = sourceDir() / "tests/nodes/models" / script_name;
-        auto r = runShell("/usr/bin/python3 " + shellQuote(script.string()) + " " +
-                          shellQuote(dir->path().string()));
+        // The shared data folder (real photos, ...) as the build knows it, in AVGRAPH_SHARED_DIR.
+        auto r = runShell("AVGRAPH_SHARED_DIR=" + shellQuote(sharedDir().string()) + " /usr/bin/python3 " +
+                          shellQuote(script.string()) + " " + shellQuote(dir->path().string()));
         INFO(r.output);
-        REQUIRE(r.exit_code == 0); // needs Debian's python3-torch and python3-numpy
+        REQUIRE(r.exit_code == 0); // needs Debian's python3-torch, python3-numpy (and python3-torchvision)
     }
     return dir->path();
 }

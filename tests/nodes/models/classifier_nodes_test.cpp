@@ -114,6 +114,34 @@ TEST_CASE("models.embedding_mlp maps embeddings to logits", "[models][mlp]") {
     }
 }
 
+TEST_CASE("models.embedding_mlp with hidden \"\" is a linear head, applied to every frame", "[models][mlp]") {
+    auto node = makeNode("models.embedding_mlp",
+                         {{"in_features", 5}, {"hidden", ""}, {"n_classes", 3}, {"class_names", "a,b,c"}});
+    CHECK(parameterCount(*node) == linear(5, 3));
+    const auto params = node->module()->named_parameters();
+    const auto weight = params["fc.weight"], bias = params["fc.bias"];
+    REQUIRE(weight.sizes() == torch::IntArrayRef{3, 5});
+
+    // [batch, frame, features]: each frame's logits are W x + b, the frames kept as an axis.
+    Value v;
+    v.tensor = torch::randn({2, 4, 5});
+    v.axes = {"batch", "frame", "feature"};
+    auto out = node->process({{"in", v}}).at("logits");
+    REQUIRE(out.tensor.sizes() == torch::IntArrayRef{2, 4, 3});
+    CHECK(out.axes == std::vector<std::string>{"batch", "frame", "class"});
+    CHECK(out.class_names == std::vector<std::string>{"a", "b", "c"});
+    for (int64_t b = 0; b < 2; ++b)
+        for (int64_t f = 0; f < 4; ++f) {
+            torch::NoGradGuard no_grad;
+            const auto expected = torch::mv(weight, v.tensor[b][f]) + bias;
+            CHECK(torch::allclose(out.tensor[b][f], expected, 1e-5, 1e-6));
+        }
+    // Trainable through the head: the logits carry gradients to the weights.
+    out.tensor.sum().backward();
+    CHECK(weight.grad().defined());
+    CHECK(weight.grad().abs().sum().item<double>() > 0);
+}
+
 TEST_CASE("Model nodes start in eval mode; module() switches them to training", "[models]") {
     auto node = makeNode("models.cnn9", {{"widths", "4,4,4,4"}, {"dropout", 0.5}});
     REQUIRE(node->module() != nullptr);

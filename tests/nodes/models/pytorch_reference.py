@@ -4,12 +4,13 @@
 Usage: pytorch_reference.py OUT_DIR
 
 Builds CNN9 (Kong et al., DCASE 2019 Cnn_9layers_AvgPooling, in the [batch, channel, bin, frame]
-layout), the VGG14-like classifier and the embedding MLP of Pham et al. with small widths, gives
+layout), the VGG14-like classifier and the embedding MLP of Pham et al. and Chen et al.'s res-DCNN
+acoustic encoder (frame embeddings [batch, frame, F]) with small widths, gives
 every parameter and batch-norm statistic random values, and writes for each NAME:
   NAME.pt             the weights, as torch.jit.script(net).save (a LibTorch archive)
   NAME_in.npy         a random input
-  NAME_eval.npy       the logits in eval mode
-  NAME_train.npy      the logits in training mode (dropout 0: batch statistics in batch norm)
+  NAME_eval.npy       the logits (res_dcnn: the embeddings) in eval mode
+  NAME_train.npy      the same in training mode (dropout 0: batch statistics in batch norm)
 and for models.torchscript a scripted module of its own (encoder.pt, encoder_in.npy, encoder_out.npy).
 """
 import os
@@ -106,6 +107,50 @@ class EmbeddingMlp(nn.Module):
         return self.fc(x)
 
 
+class ResBlock1d(nn.Module):
+    """res-DCNN block along the bins: conv k3 (no padding) + 1x1 shortcut cropped to the same length,
+    batch norm, ReLU, average pooling 2."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv1d(cin, cout, 3, bias=False)
+        self.shortcut = nn.Conv1d(cin, cout, 1, bias=False)
+        self.bn = nn.BatchNorm1d(cout)
+
+    def forward(self, x):
+        y = self.conv(x) + self.shortcut(x)[:, :, 1:-1]
+        return F.avg_pool1d(F.relu(self.bn(y)), 2, stride=2)
+
+
+class ResDcnn(nn.Module):
+    """Chen et al.'s acoustic encoder on [batch, channel, bin, frame], one embedding per frame."""
+
+    def __init__(self, cin, bins, widths, hidden):
+        super().__init__()
+        self.block1 = ResBlock1d(cin, widths[0])
+        self.block2 = ResBlock1d(widths[0], widths[1])
+        self.block3 = ResBlock1d(widths[1], widths[2])
+        self.block4 = ResBlock1d(widths[2], widths[3])
+        length = bins
+        for _ in range(4):
+            length = (length - 2) // 2
+        self.fc1 = nn.Linear(widths[3] * length + cin * bins, hidden[0])
+        self.bn1 = nn.BatchNorm1d(hidden[0])
+        self.fc2 = nn.Linear(hidden[0], hidden[1])
+        self.bn2 = nn.BatchNorm1d(hidden[1])
+
+    def forward(self, x):
+        batch, frames = x.shape[0], x.shape[3]
+        # every frame on its own: [batch, channel, bin, frame] -> [batch * frame, channel, bin]
+        f = torch.cat([x[:, :, :, t] for t in range(frames)], dim=0)
+        h = self.block4(self.block3(self.block2(self.block1(f))))
+        h = torch.cat([h.flatten(1), f.flatten(1)], dim=1)
+        h = F.relu(self.bn1(self.fc1(h)))
+        h = F.relu(self.bn2(self.fc2(h)))
+        # rows are frame-major here: back to [batch, frame, F]
+        return h.view(frames, batch, -1).transpose(0, 1)
+
+
 class Encoder(nn.Module):
     """A user's module for models.torchscript: not one of avgraph's networks."""
 
@@ -163,6 +208,7 @@ def main():
     export(out, "cnn9", Cnn9(2, [8, 16, 24, 32], 5), torch.randn(3, 2, 20, 37) * spread(3) + spread(3) - 2.0)
     export(out, "vgg14", Vgg14(3, [4, 8, 8, 16], 12, 4), torch.randn(2, 3, 16, 24) * 3.0 * spread(2) + spread(2))
     export(out, "embedding_mlp", EmbeddingMlp(10, [16, 12], 3), torch.randn(4, 10))
+    export(out, "res_dcnn", ResDcnn(2, 64, [4, 8, 16, 32], [24, 16]), torch.randn(2, 2, 64, 3) * spread(2) + spread(2))
 
     enc = Encoder().eval()
     x = torch.randn(2, 3, 50)

@@ -1,6 +1,6 @@
 // The model nodes against Python PyTorch (/usr/bin/python3 with Debian's python3-torch): the same
 // networks written there (pytorch_reference.py), their weights exported with torch.jit.script(net).save,
-// loaded by the nodes' `weights` parameter, must give the same logits on the same input.
+// loaded by the nodes' `weights` parameter, must give the same logits (or embeddings) on the same input.
 #include "nodes/models/model_nodes.h"
 
 #include "tests/nodes/node_test_support.h"
@@ -27,7 +27,8 @@ Value tensorValue(torch::Tensor t) {
 /** float32 forward passes of a few layers: a few ulps of the logits' magnitude. */
 constexpr double kAtol = 1e-5, kRtol = 1e-4;
 
-void checkAgainstPython(const std::string& name, const std::string& type, nlohmann::json params) {
+void checkAgainstPython(const std::string& name, const std::string& type, nlohmann::json params,
+                        const std::string& port = "logits") {
     params["weights"] = (referenceDir() / (name + ".pt")).string();
     auto node = makeNode(type, params, name);
     const auto x = reference(name + "_in");
@@ -36,7 +37,7 @@ void checkAgainstPython(const std::string& name, const std::string& type, nlohma
     REQUIRE((expected - expected[0]).abs().max().item<double>() > 100 * (kAtol + kRtol));
 
     torch::NoGradGuard no_grad;
-    auto eval = node->process({{"in", tensorValue(x)}}).at("logits").tensor;
+    auto eval = node->process({{"in", tensorValue(x)}}).at(port).tensor;
     REQUIRE(eval.sizes() == expected.sizes());
     auto d = deviation(eval, expected, kAtol, kRtol);
     reportDeviation(name + " eval vs PyTorch", d);
@@ -44,7 +45,7 @@ void checkAgainstPython(const std::string& name, const std::string& type, nlohma
 
     // Training mode (dropout 0): batch norm takes the batch's statistics, as in PyTorch's train().
     node->module()->train();
-    auto train = node->process({{"in", tensorValue(x)}}).at("logits").tensor;
+    auto train = node->process({{"in", tensorValue(x)}}).at(port).tensor;
     d = deviation(train, reference(name + "_train"), kAtol, kRtol);
     reportDeviation(name + " train vs PyTorch", d);
     CHECK(d.within());
@@ -66,6 +67,14 @@ TEST_CASE("models.vgg14 gives PyTorch's logits with PyTorch's weights", "[models
 TEST_CASE("models.embedding_mlp gives PyTorch's logits with PyTorch's weights", "[models][mlp][pytorch]") {
     checkAgainstPython("embedding_mlp", "models.embedding_mlp",
                        {{"in_features", 10}, {"hidden", "16,12"}, {"n_classes", 3}, {"dropout", 0.0}});
+}
+
+TEST_CASE("models.res_dcnn gives PyTorch's frame embeddings with PyTorch's weights",
+          "[models][res_dcnn][pytorch]") {
+    // 2 clips of 3 frames of [2 channels, 64 bins]: the frames are folded into the batch and back.
+    checkAgainstPython("res_dcnn", "models.res_dcnn",
+                       {{"in_channels", 2}, {"n_bins", 64}, {"hidden", "24,16"}, {"dropout", 0.0}},
+                       "embedding");
 }
 
 TEST_CASE("models.torchscript runs a module scripted in Python as Python does",
