@@ -16,6 +16,7 @@
 #include <iomanip>
 #include <map>
 #include <ostream>
+#include <sstream>
 
 namespace avgraph::host {
 
@@ -209,8 +210,10 @@ void writeEarlyDetection(const std::filesystem::path& dir, const EarlyDetection&
                                {"log_loss", s.log_loss}});
         accuracy.push_back(s.accuracy);
         class_accuracy.push_back(s.class_average_accuracy);
-        out << " " << curve.seconds[i] << " s " << std::fixed << std::setprecision(1) << 100.0 * s.accuracy
-            << " %" << std::defaultfloat << (i + 1 < curve.seconds.size() ? "," : "\n");
+        std::ostringstream point; // a stream of its own: `out` keeps its format
+        point << " " << curve.seconds[i] << " s " << std::fixed << std::setprecision(1) << 100.0 * s.accuracy
+              << " %" << (i + 1 < curve.seconds.size() ? "," : "\n");
+        out << point.str();
     }
     std::filesystem::create_directories(dir);
     std::ofstream(dir / "early_detection.json") << j.dump(2) << "\n";

@@ -78,7 +78,7 @@ torch::Tensor predictedClass(const torch::Tensor& logits) {
 bool encodesImages(const NodeSpec& spec) {
     bool reads = false;
     for (const auto& in : spec.inputs)
-        reads = reads || (in.kinds.size() == 1 && in.kinds[0] == Kind::Image);
+        reads = reads || in.accepts(Kind::Image);
     for (const auto& out : spec.outputs)
         if (out.accepts(Kind::Image))
             return false;
