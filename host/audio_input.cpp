@@ -2,6 +2,7 @@
 
 #include "graph/error.h"
 #include "host/audio_file.h"
+#include "host/input_files.h"
 #include "host/media/media_file.h"
 
 #include <algorithm>
@@ -85,13 +86,6 @@ Value loadImageFor(const std::filesystem::path& file, const PresetInput& input) 
 
 namespace {
 
-bool isImageFile(const std::filesystem::path& file) {
-    std::string ext = file.extension().string();
-    for (auto& c : ext)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp" || ext == ".webp";
-}
-
 /** A stretch of a decoded clip: samples [start, start + duration) seconds, zeros past either end. */
 Value audioStretch(const Value& whole, double start, double duration) {
     if (duration <= 0.0 && start <= 0.0)
@@ -124,7 +118,7 @@ std::map<std::string, Value> loadClipInputs(const Clip& clip, const std::vector<
             values[input.name] = audioStretch(last_audio.second, clip.start, clip.duration);
         } else if (input.kind == Kind::Image) {
             const auto& file = clip.video.empty() ? clip.path : clip.video;
-            if (isImageFile(file)) {
+            if (isImageFileName(file)) {
                 values[input.name] = loadImageFor(file, input);
                 continue;
             }
@@ -169,6 +163,26 @@ Value stackClips(const std::vector<Value>& clips) {
     for (const auto& c : clips)
         ts.push_back(c.tensor);
     return clips[0].withTensor(torch::cat(ts, 0));
+}
+
+bool sameShapes(const std::map<std::string, Value>& a, const std::map<std::string, Value>& b) {
+    if (a.size() != b.size())
+        return false;
+    for (const auto& [name, v] : a)
+        if (!b.count(name) || !sameShape(v, b.at(name)))
+            return false;
+    return true;
+}
+
+std::map<std::string, Value> stackClipInputs(const std::vector<std::map<std::string, Value>>& clips) {
+    std::map<std::string, Value> out;
+    for (const auto& [name, unused] : clips.front()) {
+        std::vector<Value> values;
+        for (const auto& c : clips)
+            values.push_back(c.at(name));
+        out[name] = stackClips(values);
+    }
+    return out;
 }
 
 } // namespace avgraph::host

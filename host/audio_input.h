@@ -36,4 +36,10 @@ Value stackClips(const std::vector<Value>& clips);
 /** Whether two clips can share a batch. */
 bool sameShape(const Value& a, const Value& b);
 
+/** Whether two clips' values for every graph input (loadClipInputs) can share a batch. */
+bool sameShapes(const std::map<std::string, Value>& a, const std::map<std::string, Value>& b);
+
+/** Stacks clips' values input by input (stackClips each): the batch for Executor::run. */
+std::map<std::string, Value> stackClipInputs(const std::vector<std::map<std::string, Value>>& clips);
+
 } // namespace avgraph::host

@@ -94,14 +94,7 @@ metrics::Predictions predictClips(Executor& executor, const Dataset& ds, const s
             return;
         std::map<std::string, Value> results;
         try {
-            std::map<std::string, Value> batch;
-            for (const auto& input : inputs) {
-                std::vector<Value> values;
-                for (const auto& p : pending)
-                    values.push_back(p.at(input.name));
-                batch[input.name] = stackClips(values);
-            }
-            results = executor.run(batch);
+            results = executor.run(stackClipInputs(pending));
         } catch (const Error& e) {
             std::string names;
             for (size_t i : batch_clips)
@@ -139,10 +132,8 @@ metrics::Predictions predictClips(Executor& executor, const Dataset& ds, const s
     };
     for (size_t i : clips) {
         auto clip = loadClipInputs(ds.clips[i], inputs);
-        bool same = !pending.empty();
-        for (const auto& [name, v] : clip)
-            same = same && sameShape(pending[0].at(name), v);
-        if (!pending.empty() && (!same || static_cast<int>(pending.size()) >= batch_size))
+        if (!pending.empty() &&
+            (!sameShapes(pending[0], clip) || static_cast<int>(pending.size()) >= batch_size))
             flush();
         pending.push_back(std::move(clip));
         batch_clips.push_back(i);

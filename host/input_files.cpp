@@ -93,7 +93,7 @@ std::vector<fs::path> audioFilesUnder(const fs::path& dir) {
     return files;
 }
 
-static bool isImageFileName(const fs::path& file) {
+bool isImageFileName(const fs::path& file) {
     static const std::set<std::string> known{".jpg", ".jpeg", ".png", ".bmp", ".webp"};
     return known.count(lower(file.extension().string())) > 0;
 }

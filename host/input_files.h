@@ -50,6 +50,8 @@ std::pair<size_t, size_t> shardRange(size_t total, const Shard& shard);
 
 /** Whether a file name has an extension libsndfile decodes (wav, flac, ogg, ...). */
 bool isAudioFileName(const std::filesystem::path& file);
+/** Whether a file name has an image extension (jpg, jpeg, png, bmp, webp; any case). */
+bool isImageFileName(const std::filesystem::path& file);
 /** Whether a file name has a video container's extension (mp4, mov, webm, mkv, avi, ...). */
 bool isVideoFileName(const std::filesystem::path& file);
 

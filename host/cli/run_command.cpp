@@ -105,14 +105,7 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
         [&](const std::vector<ClipInputs>& clips, const std::vector<const InputFile*>& names) {
             std::map<std::string, Value> results;
             try {
-                ClipInputs stacked;
-                for (const auto& in : inputs) {
-                    std::vector<Value> values;
-                    for (const auto& c : clips)
-                        values.push_back(c.at(in.name));
-                    stacked[in.name] = stackClips(values);
-                }
-                results = loaded.executor->run(stacked, options);
+                results = loaded.executor->run(stackClipInputs(clips), options);
             } catch (const Error& e) {
                 if (clips.size() > 1) {
                     for (size_t b = 0; b < clips.size(); ++b)
@@ -181,13 +174,11 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
             ++failed;
             continue;
         }
-        bool same = !batch.empty();
-        for (const auto& [name, v] : clip) {
+        for (const auto& [name, v] : clip)
             if (v.kind == Kind::Audio)
                 audio_seconds += static_cast<double>(v.tensor.size(-1)) / v.sample_rate;
-            same = same && sameShape(batch[0].at(name), v);
-        }
-        if (!batch.empty() && (!same || static_cast<int>(batch.size()) >= settings.batch))
+        if (!batch.empty() &&
+            (!sameShapes(batch[0], clip) || static_cast<int>(batch.size()) >= settings.batch))
             flush();
         batch.push_back(clip);
         batch_files.push_back(&f);

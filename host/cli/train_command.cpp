@@ -147,9 +147,9 @@ public:
                     config_.trainable.push_back(vx.id);
             }
         classifiers_.back() = config_;
-        // Every stage's settings are checked against the graph before anything trains.
-        for (const auto& c : classifiers_)
-            training::Trainer(*front_.graph, *front_.executor, c);
+        // Every stage's settings are checked against the graph before anything trains (the last by probe).
+        for (size_t k = 0; k + 1 < classifiers_.size(); ++k)
+            training::Trainer(*front_.graph, *front_.executor, classifiers_[k]);
         training::Trainer probe(*front_.graph, *front_.executor, config_);
         const fs::path run_dir = settings_.out;
         // One feature cache serves every fold when the front end is frozen from the start; after

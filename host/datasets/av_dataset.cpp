@@ -26,18 +26,6 @@ using datasets::splitDashes;
 
 namespace {
 
-std::string lower(std::string s) {
-    for (auto& c : s)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
-
-bool hasExtension(const fs::path& p, const std::set<std::string>& extensions) {
-    return extensions.count(lower(p.extension().string())) > 0;
-}
-
-const std::set<std::string> kImageExtensions = {".jpg", ".jpeg", ".png", ".bmp", ".webp"};
-
 Error fileError(const fs::path& file, const std::string& message) {
     return Error({file.string(), "", "", 0, 0}, message);
 }
@@ -344,7 +332,7 @@ Dataset segmentDataset(const AvDataset& av, double seconds) {
 std::vector<fs::path> listImages(const fs::path& root) {
     if (!fs::is_directory(root))
         throw fileError(root, "no such folder; expected a folder of images");
-    auto images = filesUnder(root, [](const fs::path& p) { return hasExtension(p, kImageExtensions); });
+    auto images = filesUnder(root, isImageFileName);
     if (images.empty())
         throw fileError(root, "holds no image (.jpg, .jpeg, .png, .bmp, .webp)");
     return images;

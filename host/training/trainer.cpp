@@ -249,24 +249,6 @@ std::string sourceKey(const Clip& clip) {
     return key;
 }
 
-/** Whether two clips' input values can share a batch. */
-bool sameShapes(const std::map<std::string, Value>& a, const std::map<std::string, Value>& b) {
-    for (const auto& [name, v] : a)
-        if (!b.count(name) || !sameShape(v, b.at(name)))
-            return false;
-    return true;
-}
-
-std::map<std::string, Value> stackInputs(const std::vector<std::map<std::string, Value>>& clips) {
-    std::map<std::string, Value> out;
-    for (const auto& [name, unused] : clips.front()) {
-        std::vector<Value> values;
-        for (const auto& c : clips)
-            values.push_back(c.at(name));
-        out[name] = stackClips(values);
-    }
-    return out;
-}
 } // namespace
 
 bool FeatureCache::readDisk(const Dataset& ds, size_t clip, std::map<std::string, Ports>& out) {
@@ -326,7 +308,7 @@ void FeatureCache::compute(const std::vector<size_t>& clips,
         ids.push_back(id);
     std::map<std::string, Ports> out;
     try {
-        out = executor_.runPart(stackInputs(inputs), {}, ids);
+        out = executor_.runPart(stackClipInputs(inputs), {}, ids);
     } catch (const Error& e) {
         std::string names;
         for (size_t i : clips)

@@ -70,18 +70,9 @@ public:
     explicit VisualEncoderNode(const NodeContext& ctx)
         : Node(ctx), imagenet_(ctx.params.text("normalize") == "imagenet"), size_(ctx.params.integer("size")),
           features_(ctx.params.integer("features")) {
-        const auto file = ctx.params.path("path");
-        try {
-            module_ = torch::jit::load(file.string(), torch::Device(torch::kCPU));
-        } catch (const c10::Error& e) {
-            throw paramError(ctx, "path",
-                             "cannot load TorchScript module " + file.string() +
-                                 " (export it with torch.jit.script(model.eval()).save(path); see "
-                                 "docs/audio-visual.md, \"Exporting a visual encoder\"): " +
-                                 firstLine(e.what_without_backtrace()));
-        }
-        if (!module_.find_method("forward"))
-            throw paramError(ctx, "path", "TorchScript module " + file.string() + " has no forward method");
+        module_ = loadTorchScript(ctx, "path",
+                                  "export it with torch.jit.script(model.eval()).save(path); see "
+                                  "docs/audio-visual.md, \"Exporting a visual encoder\"");
         // Frozen: nothing can train it, and batch norm always uses its pretrained statistics.
         for (auto p : module_.parameters())
             p.set_requires_grad(false);

@@ -20,6 +20,22 @@ Error paramError(const NodeContext& ctx, const std::string& param, const std::st
     return Error(at, "(" + ctx.spec->type + ") parameter '" + param + "': " + message);
 }
 
+torch::jit::Module loadTorchScript(const NodeContext& ctx, const std::string& param,
+                                   const std::string& how_to_export) {
+    const auto file = ctx.params.path(param);
+    torch::jit::Module module;
+    try {
+        module = torch::jit::load(file.string(), torch::Device(torch::kCPU));
+    } catch (const c10::Error& e) {
+        throw paramError(ctx, param,
+                         "cannot load TorchScript module " + file.string() + " (" + how_to_export +
+                             "): " + firstLine(e.what_without_backtrace()));
+    }
+    if (!module.find_method("forward"))
+        throw paramError(ctx, param, "TorchScript module " + file.string() + " has no forward method");
+    return module;
+}
+
 namespace {
 
 std::vector<std::string> splitTrimmed(const std::string& text) {

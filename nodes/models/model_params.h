@@ -3,6 +3,7 @@
 // class names, and errors that point at a parameter.
 #include "graph/node.h"
 
+#include <torch/script.h>
 #include <torch/types.h>
 
 #include <string>
@@ -18,6 +19,13 @@ std::string firstLine(const std::string& message);
 
 /** An Error located at /nodes/<id>/params/<param>. */
 Error paramError(const NodeContext& ctx, const std::string& param, const std::string& message);
+
+/**
+ * The TorchScript module a node's `param` names, loaded on the CPU, with a forward method; otherwise a
+ * paramError naming the file, `how_to_export` (how a user writes one) and LibTorch's reason.
+ */
+torch::jit::Module loadTorchScript(const NodeContext& ctx, const std::string& param,
+                                   const std::string& how_to_export);
 
 /**
  * The positive integers of a comma-separated text parameter such as "64,128,256,512"; with `count`

@@ -21,17 +21,8 @@ public:
     explicit TorchScriptNode(const NodeContext& ctx)
         : Node(ctx), kind_(outputKind(ctx.params.text("output_kind"))),
           class_names_(nameList(ctx, "class_names")) {
-        const auto file = ctx.params.path("path");
-        try {
-            module_ = torch::jit::load(file.string(), torch::Device(torch::kCPU));
-        } catch (const c10::Error& e) {
-            throw paramError(ctx, "path",
-                             "cannot load TorchScript module " + file.string() +
-                                 " (write it with torch.jit.script(net).save(path) or torch.jit.trace): " +
-                                 firstLine(e.what_without_backtrace()));
-        }
-        if (!module_.find_method("forward"))
-            throw paramError(ctx, "path", "TorchScript module " + file.string() + " has no forward method");
+        module_ =
+            loadTorchScript(ctx, "path", "write it with torch.jit.script(net).save(path) or torch.jit.trace");
         module_.eval();
     }
 

@@ -74,6 +74,17 @@ inline std::unique_ptr<Node> makeNode(const std::string& type,
 }
 
 /** Audio [batch, channel, sample] at a sample rate. */
+/** The avgraph::Error that `f` throws (the test fails when it throws none). */
+inline Error errorOf(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e;
+    }
+    FAIL("no error");
+    return Error({}, "");
+}
+
 inline Value audioValue(torch::Tensor samples, double sample_rate) {
     Value v;
     v.tensor = std::move(samples);

@@ -27,16 +27,6 @@ nodes::ResDcnnImpl& network(Node& node) {
     return *net;
 }
 
-Error errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e;
-    }
-    FAIL("no error");
-    return Error({}, "");
-}
-
 } // namespace
 
 TEST_CASE("models.res_dcnn gives one embedding per frame", "[models][res_dcnn]") {

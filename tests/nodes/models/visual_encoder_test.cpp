@@ -23,16 +23,6 @@ Value imageValue(torch::Tensor t) {
     return v;
 }
 
-Error errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e;
-    }
-    FAIL("no error");
-    return Error({}, "");
-}
-
 /** float32 through 18 layers of the same ATen kernels: embeddings up to ~7. */
 constexpr double kAtol = 1e-4;
 
