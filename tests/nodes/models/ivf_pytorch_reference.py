@@ -11,13 +11,13 @@ batch-norm statistic random values, and writes for each NAME:
   NAME_eval.npy       the output in eval mode
   NAME_train.npy      the output in training mode (batch statistics in G's batch norm)
 """
-import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from pytorch_reference import export  # the randomising and saving the two references share
 
 
 class Residual(nn.Module):
@@ -134,42 +134,6 @@ class Critic(nn.Module):
         return self.fc(self.minibatch(x.flatten(1))).squeeze(1)
 
 
-def randomise(net, gen):
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            is_bn = ".bn" in name or name.startswith("bn")
-            scale = 1.0 if is_bn and name.endswith("weight") else 0.0
-            # He scaling keeps activations of order 1; the minibatch kernels are scaled so that the L1
-            # distances between items are of order 1 and exp(-distance) is not 0
-            if name == "minibatch.T":
-                std = 0.05
-            else:
-                std = 0.2 if is_bn or p.dim() == 1 else (2.0 / p[0].numel()) ** 0.5
-            p.copy_(scale + torch.randn(p.shape, generator=gen) * std)
-        for name, b in net.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.randn(b.shape, generator=gen) * 0.2)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=gen) + 0.5)
-            elif name.endswith("num_batches_tracked"):
-                b.fill_(7)
-
-
-def export(out, name, net, x):
-    gen = torch.Generator().manual_seed(1234)
-    randomise(net, gen)
-    net.eval()
-    with torch.no_grad():
-        y_eval = net(x)
-    torch.jit.script(net).save(os.path.join(out, name + ".pt"))
-    net.train()
-    with torch.no_grad():
-        y_train = net(x)
-    np.save(os.path.join(out, name + "_in.npy"), x.numpy().astype(np.float32))
-    np.save(os.path.join(out, name + "_eval.npy"), y_eval.numpy().astype(np.float32))
-    np.save(os.path.join(out, name + "_train.npy"), y_train.numpy().astype(np.float32))
-
-
 def main():
     out = sys.argv[1]
     torch.manual_seed(0)
@@ -177,7 +141,9 @@ def main():
     export(out, "vqvae_decoder", Decoder(16, 8, 8), torch.randn(2, 8, 3, 4))
     export(out, "transformation_network", TransformationNetwork([4, 8, 8, 16], 8, 12, 4),
            torch.randn(3, 1, 32, 40) * 2.0 - 1.0)
-    export(out, "critic", Critic(3, [4, 8], 8, 5, 3), torch.randn(4, 3, 8, 8))
+    # The minibatch kernels are scaled so that the L1 distances between items are of order 1 and
+    # exp(-distance) is not 0.
+    export(out, "critic", Critic(3, [4, 8], 8, 5, 3), torch.randn(4, 3, 8, 8), fixed_std={"minibatch.T": 0.05})
 
 
 if __name__ == "__main__":

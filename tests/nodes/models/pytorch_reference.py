@@ -168,13 +168,18 @@ class Encoder(nn.Module):
         return self.proj(h) * 2.0
 
 
-def randomise(net, gen):
+def randomise(net, gen, fixed_std=None):
+    """Draws every parameter and batch-norm statistic from `gen`; `fixed_std` names parameters whose
+    standard deviation is given instead of derived."""
     with torch.no_grad():
         for name, p in net.named_parameters():
             is_bn = ".bn" in name or name.startswith("bn")
             scale = 1.0 if is_bn and name.endswith("weight") else 0.0
             # He scaling (std sqrt(2 / fan in)) keeps eval-mode activations of order 1 through the ReLUs
-            std = 0.2 if is_bn or p.dim() == 1 else (2.0 / p[0].numel()) ** 0.5
+            if fixed_std and name in fixed_std:
+                std = fixed_std[name]
+            else:
+                std = 0.2 if is_bn or p.dim() == 1 else (2.0 / p[0].numel()) ** 0.5
             p.copy_(scale + torch.randn(p.shape, generator=gen) * std)
         for name, b in net.named_buffers():
             if name.endswith("running_mean"):
@@ -185,9 +190,10 @@ def randomise(net, gen):
                 b.fill_(7)
 
 
-def export(out, name, net, x):
+def export(out, name, net, x, fixed_std=None):
+    """Randomises `net`, saves it as TorchScript and its input and outputs (eval and train mode) as .npy."""
     gen = torch.Generator().manual_seed(1234)
-    randomise(net, gen)
+    randomise(net, gen, fixed_std)
     net.eval()
     with torch.no_grad():
         y_eval = net(x)
