@@ -8,11 +8,9 @@
 #include "host/evaluation.h"
 #include "host/metrics/report.h"
 #include "host/progress_bar.h"
-
-#include <nlohmann/json.hpp>
+#include "host/trained_weights.h"
 
 #include <algorithm>
-#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -34,58 +32,14 @@ struct EvalSettings {
     std::string output;
 };
 
-/** The ids of the preset's trainable nodes, in preset order. */
-std::vector<std::string> trainableNodes(const Graph& graph) {
-    std::vector<std::string> ids;
-    for (size_t v = 0; v < graph.size(); ++v)
-        if (!graph.vertex(v).is_input && graph.vertex(v).spec && graph.vertex(v).spec->trainable)
-            ids.push_back(graph.vertex(v).id);
-    return ids;
-}
-
-/**
- * --weights W as `--set <the trainable node>.weights=W`; a run folder of `avgraph train` as one --set
- * per network its weights.json lists (every stage's, for presets with several trained nodes).
- */
+/** --weights W as the `NODE.weights=` overrides host/trained_weights.h derives from a file or run folder. */
 GraphOptions withWeights(const EvalSettings& settings, const GlobalOptions& global) {
     GraphOptions options = settings.graph;
     if (settings.weights.empty())
         return options;
-    const std::filesystem::path given = settings.weights;
-    if (std::filesystem::is_directory(given)) {
-        const auto manifest = given / "weights.json";
-        std::ifstream in(manifest);
-        if (!in)
-            throw Error(
-                {manifest.string(), "", "", 0, 0},
-                "--weights names a folder without weights.json; give a weights file, or the run folder "
-                "`avgraph train --out` wrote");
-        auto j = nlohmann::json::parse(in, nullptr, false);
-        if (j.is_discarded() || !j.is_object() || j.empty())
-            throw Error({manifest.string(), "", "", 0, 0},
-                        "expected a JSON object of node ids and weights files, as `avgraph train` writes");
-        for (const auto& [id, file] : j.items()) {
-            if (!file.is_string())
-                throw Error({manifest.string(), "/" + id, "", 0, 0},
-                            "expected a weights file name (a string)");
-            std::filesystem::path f = file.get<std::string>();
-            if (f.is_relative())
-                f = given / f;
-            options.overrides.push_back(
-                id + ".weights=" + nlohmann::json(std::filesystem::absolute(f).string()).dump());
-        }
-        return options;
-    }
     LoadedGraph probe = loadGraph(options, global);
-    auto ids = trainableNodes(*probe.graph);
-    Location where = probe.graph->preset().locate("/nodes");
-    if (ids.empty())
-        throw Error(where, "--weights needs a trainable node (e.g. models.cnn9); this preset has none");
-    if (ids.size() > 1)
-        throw Error(where, "--weights is ambiguous: the preset has several trainable nodes (" +
-                               joinNames(ids) + "); give each its weights with --set NODE.weights=FILE");
-    nlohmann::json path = std::filesystem::absolute(settings.weights).string();
-    options.overrides.push_back(ids.front() + ".weights=" + path.dump());
+    for (auto& o : weightsOverrides(settings.weights, *probe.graph))
+        options.overrides.push_back(std::move(o));
     return options;
 }
 

@@ -1,0 +1,148 @@
+#include "plugins/scene_analyzer/scene_processor.h"
+
+#include "plugins/scene_analyzer/preset_catalog.h"
+#include "plugins/scene_analyzer/scene_editor.h"
+
+// The audio thread's code gets a section of its own, and the plugin says where it is, so a host's
+// checks (plugins/check_host) can tell what this code does on the audio thread from what the format
+// wrapper around it does.
+#define AVGRAPH_AUDIO_THREAD_CODE __attribute__((section("avgraph_audio_thread"), noinline))
+extern "C" {
+extern const char __start_avgraph_audio_thread[];
+extern const char __stop_avgraph_audio_thread[];
+__attribute__((visibility("default"))) void avgraph_audio_thread_code(const void** begin, const void** end) {
+    *begin = __start_avgraph_audio_thread;
+    *end = __stop_avgraph_audio_thread;
+}
+}
+
+namespace avgraph::plugin {
+
+namespace {
+
+// Seconds of audio the ring holds: the worker drains it every few milliseconds, but not while it
+// builds an engine or analyses a window, which can take a second on a slow machine.
+constexpr double kRingSeconds = 8.0;
+
+} // namespace
+
+SceneProcessor::SceneProcessor()
+    : AudioProcessor(BusesProperties()
+                         .withInput("Input", juce::AudioChannelSet::stereo(), true)
+                         .withOutput("Output", juce::AudioChannelSet::stereo(), true)),
+      parameters_(*this, nullptr, "avgraph", layout()) {
+    window_ = parameters_.getRawParameterValue("window");
+    hop_ = parameters_.getRawParameterValue("hop");
+    top_class_ = dynamic_cast<juce::AudioParameterInt*>(parameters_.getParameter("top_class"));
+    confidence_ = dynamic_cast<juce::AudioParameterFloat*>(parameters_.getParameter("confidence"));
+    worker_ = std::make_unique<AnalysisWorker>(ring_, *window_, *hop_, [this](int top, float confidence) {
+        latest_top_.store(top);
+        latest_confidence_.store(confidence);
+        triggerAsyncUpdate();
+    });
+    choose(defaultPresetReference(), {});
+}
+
+SceneProcessor::~SceneProcessor() {
+    worker_.reset();
+    cancelPendingUpdate();
+}
+
+void SceneProcessor::handleAsyncUpdate() {
+    const int top = latest_top_.load();
+    if (top != top_class_->get())
+        top_class_->setValueNotifyingHost(top_class_->convertTo0to1(static_cast<float>(top)));
+    const float confidence = latest_confidence_.load();
+    if (confidence != confidence_->get())
+        confidence_->setValueNotifyingHost(confidence_->convertTo0to1(confidence));
+}
+
+juce::AudioProcessorValueTreeState::ParameterLayout SceneProcessor::layout() {
+    juce::AudioProcessorValueTreeState::ParameterLayout params;
+    auto seconds = juce::AudioParameterFloatAttributes().withLabel("s").withStringFromValueFunction(
+        [](float v, int) { return juce::String(v, 2); });
+    params.add(std::make_unique<juce::AudioParameterFloat>(
+        juce::ParameterID("window", 1), "Window", juce::NormalisableRange<float>(0.5f, 30.0f, 0.01f, 0.5f),
+        5.0f, seconds));
+    params.add(std::make_unique<juce::AudioParameterFloat>(
+        juce::ParameterID("hop", 1), "Hop", juce::NormalisableRange<float>(0.1f, 10.0f, 0.01f, 0.5f), 0.5f,
+        seconds));
+    params.add(std::make_unique<juce::AudioParameterInt>(
+        juce::ParameterID("top_class", 1), "Top class (output)", -1, 255, -1,
+        juce::AudioParameterIntAttributes().withStringFromValueFunction(
+            [this](int v, int) { return worker_ ? juce::String(worker_->className(v)) : juce::String(v); })));
+    params.add(std::make_unique<juce::AudioParameterFloat>(juce::ParameterID("confidence", 1),
+                                                           "Confidence (output)",
+                                                           juce::NormalisableRange<float>(0.0f, 1.0f), 0.0f));
+    return params;
+}
+
+bool SceneProcessor::isBusesLayoutSupported(const BusesLayout& layouts) const {
+    const auto in = layouts.getMainInputChannelSet(), out = layouts.getMainOutputChannelSet();
+    return in == out && (out == juce::AudioChannelSet::mono() || out == juce::AudioChannelSet::stereo());
+}
+
+void SceneProcessor::prepareToPlay(double sample_rate, int) {
+    worker_->pause();
+    ring_.prepare(getTotalNumInputChannels(), static_cast<int>(std::ceil(kRingSeconds * sample_rate)));
+    worker_->resume(sample_rate);
+}
+
+void SceneProcessor::releaseResources() {}
+
+AVGRAPH_AUDIO_THREAD_CODE void SceneProcessor::processBlock(juce::AudioBuffer<float>& buffer,
+                                                            juce::MidiBuffer&) {
+    juce::ScopedNoDenormals no_denormals;
+    const int inputs = getTotalNumInputChannels(), n = buffer.getNumSamples();
+    for (int c = inputs; c < getTotalNumOutputChannels(); ++c)
+        buffer.clear(c, 0, n);
+    ring_.push(buffer, inputs, n); // the output is the input: the buffer is left as it came
+}
+
+juce::AudioProcessorEditor* SceneProcessor::createEditor() { return new SceneEditor(*this); }
+
+void SceneProcessor::choose(const juce::String& preset_reference, const juce::String& weights) {
+    {
+        std::lock_guard lock(choice_mutex_);
+        preset_reference_ = preset_reference;
+        weights_ = weights;
+    }
+    worker_->load({resolvePresetReference(preset_reference).getFullPathName().toStdString(),
+                   weights.isEmpty() ? std::string() : weights.toStdString()});
+}
+
+juce::String SceneProcessor::presetReference() const {
+    std::lock_guard lock(choice_mutex_);
+    return preset_reference_;
+}
+
+juce::String SceneProcessor::weights() const {
+    std::lock_guard lock(choice_mutex_);
+    return weights_;
+}
+
+void SceneProcessor::getStateInformation(juce::MemoryBlock& data) {
+    juce::XmlElement xml(kStateTag);
+    xml.setAttribute("version", 1);
+    xml.setAttribute("preset", presetReference());
+    xml.setAttribute("weights", weights());
+    if (auto params = parameters_.copyState().createXml())
+        xml.addChildElement(params.release());
+    copyXmlToBinary(xml, data);
+}
+
+void SceneProcessor::setStateInformation(const void* data, int size) {
+    const auto xml = getXmlFromBinary(data, size);
+    if (!xml || !xml->hasTagName(kStateTag))
+        return; // not ours (or damaged): keep the current state rather than guess
+    if (auto* params = xml->getChildByName(parameters_.state.getType()))
+        parameters_.replaceState(juce::ValueTree::fromXml(*params));
+    const juce::String preset = xml->getStringAttribute("preset", defaultPresetReference());
+    const juce::String weights = xml->getStringAttribute("weights");
+    if (preset != presetReference() || weights != this->weights())
+        choose(preset, weights);
+}
+
+} // namespace avgraph::plugin
+
+juce::AudioProcessor* JUCE_CALLTYPE createPluginFilter() { return new avgraph::plugin::SceneProcessor(); }
