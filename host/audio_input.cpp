@@ -38,6 +38,15 @@ void requireFinite(const std::filesystem::path& file, const torch::Tensor& sampl
 }
 } // namespace
 
+Value audioValue(const torch::Tensor& samples, double sample_rate) {
+    Value v;
+    v.tensor = samples.unsqueeze(0);
+    v.kind = Kind::Audio;
+    v.sample_rate = sample_rate;
+    v.axes = {"batch", "channel", "sample"};
+    return v;
+}
+
 Value loadAudioFor(const std::filesystem::path& file, const PresetInput& input) {
     if (input.kind != Kind::Audio)
         throw Error({file.string(), "", input.name, 0, 0}, "the preset's input '" + input.name + "' takes " +
@@ -58,12 +67,7 @@ Value loadAudioFor(const std::filesystem::path& file, const PresetInput& input) 
         samples = resample(samples, rate, *input.sample_rate);
         rate = *input.sample_rate;
     }
-    Value v;
-    v.tensor = samples.unsqueeze(0);
-    v.kind = Kind::Audio;
-    v.sample_rate = rate;
-    v.axes = {"batch", "channel", "sample"};
-    return v;
+    return audioValue(samples, rate);
 }
 
 Value loadImageFor(const std::filesystem::path& file, const PresetInput& input) {

@@ -14,6 +14,9 @@
 
 namespace avgraph::host {
 
+/** Samples [channel, sample] at `sample_rate` as the value an audio input takes: [1, channel, sample]. */
+Value audioValue(const torch::Tensor& samples, double sample_rate);
+
 /** Decodes a file for a graph input; throws an Error naming the file. */
 Value loadAudioFor(const std::filesystem::path& file, const PresetInput& input);
 

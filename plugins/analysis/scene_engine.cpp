@@ -2,11 +2,14 @@
 
 #include "graph/error.h"
 #include "graph/executor.h"
+#include "host/audio_input.h"
 #include "host/runtime.h"
 #include "host/trained_weights.h"
 #include "nodes/signal/soxr_resampler.h"
 
 #include <torch/torch.h>
+
+#include <dlfcn.h>
 
 #include <chrono>
 
@@ -108,11 +111,7 @@ SceneResult SceneEngine::analyse(const float* const* channels, int num_channels,
         audio = nodes::resampleSignal(audio, rate, *s.input.sample_rate, nodes::ResampleQuality::High);
         rate = *s.input.sample_rate;
     }
-    Value v;
-    v.tensor = audio.unsqueeze(0);
-    v.kind = Kind::Audio;
-    v.sample_rate = rate;
-    v.axes = {"batch", "channel", "sample"};
+    const Value v = host::audioValue(audio, rate);
     RunOptions options;
     options.concurrent = false; // the worker is one thread; the DAW's threads are busy enough
     auto outputs = s.executor->run({{s.input.name, v}}, options);
@@ -142,6 +141,14 @@ SceneResult SceneEngine::analyse(const float* const* channels, int num_channels,
     return result;
 }
 
-void setAnalysisThreads(int threads) { at::set_num_threads(threads); }
+void setAnalysisThreads(int threads) {
+    at::set_num_threads(threads);
+    // LibTorch's matrix products go to the system BLAS, and OpenBLAS (Debian's libopenblas0-pthread)
+    // keeps a thread pool of its own, a thread a core, that would busy-wait beside the DAW's audio
+    // threads: it too runs on the calling thread.
+    using SetThreads = void (*)(int);
+    if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+        set(threads);
+}
 
 } // namespace avgraph::plugin

@@ -70,7 +70,8 @@ private:
     std::unique_ptr<State> state_;
 };
 
-/** Sets LibTorch's intra-op threads for the calling process (the plugin's worker uses 1). */
+/** Sets LibTorch's intra-op threads, and OpenBLAS's when it is the BLAS, for the process (the plugin's worker
+ * uses 1). */
 void setAnalysisThreads(int threads);
 
 } // namespace avgraph::plugin

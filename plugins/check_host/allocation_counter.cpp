@@ -20,9 +20,13 @@ void* __libc_calloc(size_t, size_t);
 void* __libc_realloc(void*, size_t);
 void* __libc_memalign(size_t, size_t);
 void __libc_free(void*);
-// glibc's lock under its compatibility name, bound to that version: calling it does not come back here.
+// glibc's locks bound to explicit symbol versions: calling them does not come back here.
 int avgraph_glibc_mutex_lock(pthread_mutex_t*);
 __asm__(".symver avgraph_glibc_mutex_lock,__pthread_mutex_lock@GLIBC_2.2.5");
+int avgraph_glibc_rwlock_rdlock(pthread_rwlock_t*);
+__asm__(".symver avgraph_glibc_rwlock_rdlock,__pthread_rwlock_rdlock@GLIBC_2.2.5");
+int avgraph_glibc_rwlock_wrlock(pthread_rwlock_t*);
+__asm__(".symver avgraph_glibc_rwlock_wrlock,__pthread_rwlock_wrlock@GLIBC_2.2.5");
 }
 
 namespace {
@@ -85,17 +89,20 @@ int callers() {
     return found;
 }
 
-inline void noteAllocation() {
+/** One allocation or lock: counted for the plugin binary and for avgraph's own code, as the stack says. */
+inline void note(int64_t& by_plugin, int64_t& by_own_code, const char* what) {
     if (open_scopes > 0 && !inside) {
         const int who = callers();
         if (who & 1) {
-            ++allocations;
-            trace("allocation on the audio thread:");
+            ++by_plugin;
+            trace(what);
         }
         if (who & 2)
-            ++own_allocations;
+            ++by_own_code;
     }
 }
+
+inline void noteAllocation() { note(allocations, own_allocations, "allocation on the audio thread:"); }
 
 } // namespace
 
@@ -128,16 +135,16 @@ void* aligned_alloc(size_t alignment, size_t n) {
 }
 
 int pthread_mutex_lock(pthread_mutex_t* mutex) {
-    if (open_scopes > 0 && !inside) {
-        const int who = callers();
-        if (who & 1) {
-            ++locks;
-            trace("lock on the audio thread:");
-        }
-        if (who & 2)
-            ++own_locks;
-    }
+    note(locks, own_locks, "lock on the audio thread:");
     return avgraph_glibc_mutex_lock(mutex);
+}
+int pthread_rwlock_rdlock(pthread_rwlock_t* lock) {
+    note(locks, own_locks, "read lock on the audio thread:");
+    return avgraph_glibc_rwlock_rdlock(lock);
+}
+int pthread_rwlock_wrlock(pthread_rwlock_t* lock) {
+    note(locks, own_locks, "write lock on the audio thread:");
+    return avgraph_glibc_rwlock_wrlock(lock);
 }
 
 } // extern "C"

@@ -1,13 +1,14 @@
 #pragma once
 /**
- * Counts heap allocations and mutex locks made on one thread while a scope is open.
+ * Counts heap allocations and locks made on one thread while a scope is open.
  *
- * The check host defines the global operator new/delete, malloc/calloc/realloc and
- * pthread_mutex_lock itself. A plugin loaded into the process resolves those symbols to the host's
- * definitions (the executable comes first in the dynamic linker's search order), so whatever the
- * plugin, its format wrapper or a library it calls does on the audio thread is seen here. With
- * watchModule, a call counts when the plugin's code is on its stack (the host's own code is not the
- * plugin's doing).
+ * The check host defines the global operator new/delete, malloc/calloc/realloc/posix_memalign/
+ * aligned_alloc, pthread_mutex_lock and pthread_rwlock_rdlock/wrlock itself (a condition-variable
+ * or semaphore wait takes its mutex through glibc's own calls, which no interposition sees). A plugin loaded
+ * into the process resolves those symbols to the host's definitions (the executable comes first in the
+ * dynamic linker's search order), so whatever the plugin, its format wrapper or a library it calls does on
+ * the audio thread is seen here. With watchModule, a call counts when the plugin's code is on its stack (the
+ * host's own code is not the plugin's doing).
  *
  *     RealtimeScope scope;             // on the thread that calls processBlock
  *     instance.processBlock(buffer, midi);

@@ -14,7 +14,9 @@ AnalysisWorker::AnalysisWorker(AudioRing& ring, const std::atomic<float>& window
     startThread();
 }
 
-AnalysisWorker::~AnalysisWorker() { stopThread(10000); }
+// Wait for the worker however long an engine build or analysis takes: JUCE kills a thread that
+// outlives the timeout, which inside LibTorch would leave its state broken.
+AnalysisWorker::~AnalysisWorker() { stopThread(-1); }
 
 void AnalysisWorker::pause() {
     std::lock_guard lock(ring_mutex_);
@@ -104,26 +106,25 @@ void AnalysisWorker::drainRing() {
         rate_ = sample_rate_;
     }
     const int channels = ring_.channels();
-    const auto window = static_cast<size_t>(
-        std::max(1.0, std::round(window_seconds_.load(std::memory_order_relaxed) * rate_)));
-    if (history_.size() != static_cast<size_t>(channels) ||
-        (!history_.empty() && history_[0].size() != window)) {
-        // A new window length (or sample rate, or layout) starts a new history.
-        history_.assign(static_cast<size_t>(channels), std::vector<float>(window, 0.0f));
+    // The history holds the longest window the parameter allows, so a new window length takes the
+    // last `window` seconds of it rather than starting again.
+    const auto capacity = static_cast<size_t>(std::ceil(kMaxWindowSeconds * rate_));
+    if (history_.size() != static_cast<size_t>(channels)) {
+        history_.assign(static_cast<size_t>(channels), std::vector<float>(capacity, 0.0f));
         history_write_ = history_filled_ = 0;
     }
     const int64_t popped = ring_.pop([&](const float* const* parts, int n_channels, int n) {
         for (int i = 0; i < n;) {
-            const size_t chunk = std::min(static_cast<size_t>(n - i), window - history_write_);
+            const size_t chunk = std::min(static_cast<size_t>(n - i), capacity - history_write_);
             for (int c = 0; c < n_channels; ++c)
                 std::copy(parts[c] + i, parts[c] + i + static_cast<int>(chunk),
                           history_[static_cast<size_t>(c)].begin() +
                               static_cast<std::ptrdiff_t>(history_write_));
-            history_write_ = (history_write_ + chunk) % window;
+            history_write_ = (history_write_ + chunk) % capacity;
             i += static_cast<int>(chunk);
         }
     });
-    history_filled_ = std::min(window, history_filled_ + static_cast<size_t>(popped));
+    history_filled_ = std::min(capacity, history_filled_ + static_cast<size_t>(popped));
     since_analysis_ += popped;
     report_.dropped = ring_.dropped();
 }
@@ -131,7 +132,10 @@ void AnalysisWorker::drainRing() {
 void AnalysisWorker::analyseWindow() {
     if (!engine_ || history_.empty())
         return;
-    const size_t window = history_[0].size();
+    const size_t capacity = history_[0].size();
+    const auto window =
+        std::min(capacity, static_cast<size_t>(std::max(
+                               1.0, std::round(window_seconds_.load(std::memory_order_relaxed) * rate_))));
     if (history_filled_ < window) {
         const float fill = static_cast<float>(history_filled_) / static_cast<float>(window);
         if (report_.state == AnalysisReport::State::Filling && std::abs(fill - report_.window_fill) > 0.01f) {
@@ -146,16 +150,18 @@ void AnalysisWorker::analyseWindow() {
     if (report_.analyses > 0 && since_analysis_ < hop)
         return;
     since_analysis_ = 0;
-    // The window in time order: the oldest sample sits where the next one will be written.
+    // The last `window` samples in time order; the newest sample sits just before history_write_.
     window_.resize(history_.size());
     std::vector<const float*> pointers;
+    const size_t start = (history_write_ + capacity - window) % capacity;
     for (size_t c = 0; c < history_.size(); ++c) {
         auto& w = window_[c];
         w.resize(window);
-        std::copy(history_[c].begin() + static_cast<std::ptrdiff_t>(history_write_), history_[c].end(),
-                  w.begin());
-        std::copy(history_[c].begin(), history_[c].begin() + static_cast<std::ptrdiff_t>(history_write_),
-                  w.begin() + static_cast<std::ptrdiff_t>(window - history_write_));
+        const size_t first = std::min(window, capacity - start); // up to the end of the circle
+        std::copy(history_[c].begin() + static_cast<std::ptrdiff_t>(start),
+                  history_[c].begin() + static_cast<std::ptrdiff_t>(start + first), w.begin());
+        std::copy(history_[c].begin(), history_[c].begin() + static_cast<std::ptrdiff_t>(window - first),
+                  w.begin() + static_cast<std::ptrdiff_t>(first));
         pointers.push_back(w.data());
     }
     try {

@@ -2,11 +2,12 @@
 /**
  * AnalysisWorker: the thread that runs the preset's graph beside the audio.
  *
- * It drains the AudioRing into a history of the last `window` seconds, and every `hop` seconds,
- * once the window is full, runs the SceneEngine on it and publishes an AnalysisReport (TripleBuffer,
- * lock-free) for the editor, and the top class and its confidence through a callback (the
+ * It drains the AudioRing into a history of the last 30 s (the longest window), and every `hop`
+ * seconds, once `window` seconds have arrived, runs the SceneEngine on it and publishes an AnalysisReport
+ * (TripleBuffer, lock-free) for the editor, and the top class and its confidence through a callback (the
  * processor's output parameters). It builds a newly chosen preset's engine itself, between
- * analyses, and only then drops the old one: the audio thread never waits for any of this.
+ * analyses (which pause meanwhile), and only then drops the old one (a load that fails drops it
+ * too, and says why): the audio thread never waits for any of this.
  * LibTorch runs here with one intra-op thread and no autograd.
  */
 #include "plugins/analysis/scene_engine.h"
@@ -41,6 +42,8 @@ class AnalysisWorker : private juce::Thread {
 public:
     /** Called on the worker thread after each analysis with the top class (-1 if none) and confidence. */
     using ResultListener = std::function<void(int top, float confidence)>;
+    /** The longest window: the history holds this much, whatever the window parameter says now. */
+    static constexpr float kMaxWindowSeconds = 30.0f;
 
     AnalysisWorker(AudioRing& ring, const std::atomic<float>& window_seconds,
                    const std::atomic<float>& hop_seconds, ResultListener listener);
@@ -89,7 +92,7 @@ private:
     // Worker thread only.
     std::unique_ptr<SceneEngine> engine_;
     double rate_ = 0;                         ///< the sample rate the history holds
-    std::vector<std::vector<float>> history_; ///< circular, one per channel
+    std::vector<std::vector<float>> history_; ///< circular, kMaxWindowSeconds long, one per channel
     size_t history_write_ = 0, history_filled_ = 0;
     int64_t since_analysis_ = 0;
     std::vector<std::vector<float>> window_;

@@ -21,8 +21,10 @@ public:
     /** Allocates `capacity` samples per channel. Not on the audio thread; not while pushing or popping. */
     void prepare(int channels, int capacity) {
         channels_ = juce::jlimit(0, kMaxChannels, channels);
-        storage_.setSize(kMaxChannels, juce::jmax(1, capacity), false, true, false);
-        fifo_.setTotalSize(juce::jmax(1, capacity) + 1);
+        // An AbstractFifo of total size n holds n - 1 items at indices 0 .. n - 1: the storage has n.
+        const int size = juce::jmax(1, capacity) + 1;
+        storage_.setSize(kMaxChannels, size, false, true, false);
+        fifo_.setTotalSize(size);
         fifo_.reset();
         dropped_.store(0, std::memory_order_relaxed);
     }

@@ -138,6 +138,9 @@ SceneEditor::SceneEditor(SceneProcessor& owner)
     setResizable(true, true);
     setResizeLimits(520, 360, 2400, 1600);
     setSize(820, 520);
+    // What the worker last said, even if an earlier editor already took it.
+    processor_.worker().reports().update();
+    showReport(processor_.worker().reports().read());
     startTimerHz(20);
 }
 
@@ -146,7 +149,7 @@ SceneEditor::~SceneEditor() { stopTimer(); }
 void SceneEditor::fillPresetMenu() {
     shipped_ = shippedPresets();
     preset_menu_.clear(juce::dontSendNotification);
-    const juce::String current = processor_.presetReference();
+    const auto [current, weights] = processor_.choice();
     int selected = 0;
     for (int i = 0; i < shipped_.size(); ++i) {
         preset_menu_.addItem(shipped_[i].name, i + 1);
@@ -161,7 +164,6 @@ void SceneEditor::fillPresetMenu() {
     preset_menu_.addSeparator();
     preset_menu_.addItem("Open preset file...", kOpenFileId);
     preset_menu_.setSelectedId(selected, juce::dontSendNotification);
-    const juce::String weights = processor_.weights();
     weights_label_.setText(weights.isEmpty() ? "weights: as the preset names them"
                                              : "weights: " + juce::File(weights).getFileName(),
                            juce::dontSendNotification);
@@ -194,7 +196,7 @@ void SceneEditor::chooseWeights() {
                           [this](const juce::FileChooser& chooser) {
                               const auto file = chooser.getResult();
                               if (file.exists())
-                                  processor_.choose(processor_.presetReference(), file.getFullPathName());
+                                  processor_.choose(processor_.choice().first, file.getFullPathName());
                               fillPresetMenu();
                           });
 }

@@ -40,7 +40,13 @@ SceneProcessor::SceneProcessor()
         latest_confidence_.store(confidence);
         triggerAsyncUpdate();
     });
-    choose(defaultPresetReference(), {});
+    // No preset yet: a host restoring a session sets the state next, and building the default first
+    // would double the session's load time. prepareToPlay and the editor choose the default if not.
+}
+
+void SceneProcessor::chooseDefaultIfNone() {
+    if (choice().first.isEmpty())
+        choose(defaultPresetReference(), {});
 }
 
 SceneProcessor::~SceneProcessor() {
@@ -49,12 +55,19 @@ SceneProcessor::~SceneProcessor() {
 }
 
 void SceneProcessor::handleAsyncUpdate() {
+    // Each change in a gesture of its own, as an edit: hosts that record touch or latch automation
+    // only record inside one.
+    auto set = [](juce::RangedAudioParameter& p, float value) {
+        p.beginChangeGesture();
+        p.setValueNotifyingHost(p.convertTo0to1(value));
+        p.endChangeGesture();
+    };
     const int top = latest_top_.load();
     if (top != top_class_->get())
-        top_class_->setValueNotifyingHost(top_class_->convertTo0to1(static_cast<float>(top)));
+        set(*top_class_, static_cast<float>(top));
     const float confidence = latest_confidence_.load();
     if (confidence != confidence_->get())
-        confidence_->setValueNotifyingHost(confidence_->convertTo0to1(confidence));
+        set(*confidence_, confidence);
 }
 
 juce::AudioProcessorValueTreeState::ParameterLayout SceneProcessor::layout() {
@@ -62,8 +75,8 @@ juce::AudioProcessorValueTreeState::ParameterLayout SceneProcessor::layout() {
     auto seconds = juce::AudioParameterFloatAttributes().withLabel("s").withStringFromValueFunction(
         [](float v, int) { return juce::String(v, 2); });
     params.add(std::make_unique<juce::AudioParameterFloat>(
-        juce::ParameterID("window", 1), "Window", juce::NormalisableRange<float>(0.5f, 30.0f, 0.01f, 0.5f),
-        5.0f, seconds));
+        juce::ParameterID("window", 1), "Window",
+        juce::NormalisableRange<float>(0.5f, AnalysisWorker::kMaxWindowSeconds, 0.01f, 0.5f), 5.0f, seconds));
     params.add(std::make_unique<juce::AudioParameterFloat>(
         juce::ParameterID("hop", 1), "Hop", juce::NormalisableRange<float>(0.1f, 10.0f, 0.01f, 0.5f), 0.5f,
         seconds));
@@ -83,6 +96,7 @@ bool SceneProcessor::isBusesLayoutSupported(const BusesLayout& layouts) const {
 }
 
 void SceneProcessor::prepareToPlay(double sample_rate, int) {
+    chooseDefaultIfNone();
     worker_->pause();
     ring_.prepare(getTotalNumInputChannels(), static_cast<int>(std::ceil(kRingSeconds * sample_rate)));
     worker_->resume(sample_rate);
@@ -99,7 +113,10 @@ AVGRAPH_AUDIO_THREAD_CODE void SceneProcessor::processBlock(juce::AudioBuffer<fl
     ring_.push(buffer, inputs, n); // the output is the input: the buffer is left as it came
 }
 
-juce::AudioProcessorEditor* SceneProcessor::createEditor() { return new SceneEditor(*this); }
+juce::AudioProcessorEditor* SceneProcessor::createEditor() {
+    chooseDefaultIfNone();
+    return new SceneEditor(*this);
+}
 
 void SceneProcessor::choose(const juce::String& preset_reference, const juce::String& weights) {
     {
@@ -111,21 +128,17 @@ void SceneProcessor::choose(const juce::String& preset_reference, const juce::St
                    weights.isEmpty() ? std::string() : weights.toStdString()});
 }
 
-juce::String SceneProcessor::presetReference() const {
+std::pair<juce::String, juce::String> SceneProcessor::choice() const {
     std::lock_guard lock(choice_mutex_);
-    return preset_reference_;
-}
-
-juce::String SceneProcessor::weights() const {
-    std::lock_guard lock(choice_mutex_);
-    return weights_;
+    return {preset_reference_, weights_};
 }
 
 void SceneProcessor::getStateInformation(juce::MemoryBlock& data) {
     juce::XmlElement xml(kStateTag);
     xml.setAttribute("version", 1);
-    xml.setAttribute("preset", presetReference());
-    xml.setAttribute("weights", weights());
+    const auto [preset, weights] = choice();
+    xml.setAttribute("preset", preset.isEmpty() ? defaultPresetReference() : preset);
+    xml.setAttribute("weights", weights);
     if (auto params = parameters_.copyState().createXml())
         xml.addChildElement(params.release());
     copyXmlToBinary(xml, data);
@@ -137,9 +150,13 @@ void SceneProcessor::setStateInformation(const void* data, int size) {
         return; // not ours (or damaged): keep the current state rather than guess
     if (auto* params = xml->getChildByName(parameters_.state.getType()))
         parameters_.replaceState(juce::ValueTree::fromXml(*params));
+    // The outputs describe the audio, not the session: they start again from "none".
+    latest_top_.store(-1);
+    latest_confidence_.store(0.0f);
+    triggerAsyncUpdate();
     const juce::String preset = xml->getStringAttribute("preset", defaultPresetReference());
     const juce::String weights = xml->getStringAttribute("weights");
-    if (preset != presetReference() || weights != this->weights())
+    if (std::make_pair(preset, weights) != choice())
         choose(preset, weights);
 }
 

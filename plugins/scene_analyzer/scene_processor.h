@@ -46,8 +46,10 @@ public:
 
     /** The user's choice (message thread): recorded in the state and built on the worker. */
     void choose(const juce::String& preset_reference, const juce::String& weights);
-    juce::String presetReference() const;
-    juce::String weights() const;
+    /** The preset reference (preset_catalog.h) and weights chosen, read together; empty before any. */
+    std::pair<juce::String, juce::String> choice() const;
+    /** The shipped default preset, unless something was chosen or restored. */
+    void chooseDefaultIfNone();
 
     AnalysisWorker& worker() { return *worker_; }
     juce::AudioProcessorValueTreeState& parameters() { return parameters_; }

@@ -5,6 +5,7 @@
 #include "graph/error.h"
 #include "graph/executor.h"
 #include "host/audio_file.h"
+#include "host/audio_input.h"
 #include "host/runtime.h"
 #include "tests/test_support.h"
 
@@ -60,13 +61,10 @@ TEST_CASE("SceneEngine: a window of a real clip gives the offline run's probabil
     auto registry = avgraph::host::makeRegistry({});
     auto graph = avgraph::Graph::build(avgraph::Preset::load(shippedPreset()), *registry);
     avgraph::Executor executor(graph, avgraph::Plan::make(graph, "cpu"));
-    avgraph::Value audio;
-    audio.tensor = clip.samples.unsqueeze(0);
-    audio.kind = avgraph::Kind::Audio;
-    audio.sample_rate = clip.sample_rate;
-    audio.axes = {"batch", "channel", "sample"};
     torch::NoGradGuard no_grad;
-    const auto offline = executor.run({{"audio", audio}}).at("probabilities").tensor.flatten();
+    const auto offline = executor.run({{"audio", avgraph::host::audioValue(clip.samples, clip.sample_rate)}})
+                             .at("probabilities")
+                             .tensor.flatten();
     double sum = 0;
     for (size_t i = 0; i < 10; ++i) {
         CHECK(result.probabilities[i] == Approx(offline[static_cast<int64_t>(i)].item<float>()).margin(1e-6));
