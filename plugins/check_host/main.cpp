@@ -2,8 +2,10 @@
 // and checks what pluginval's users rely on, plus what the plugin promises:
 //
 //   - output equals input, sample for sample, and holds no NaN or infinity, for sample rates
-//     22.05-192 kHz and blocks of 1 to 4096 samples, and for blocks larger than prepared
-//   - no heap allocation and no mutex lock on the audio thread once prepared (allocation_counter.h)
+//     22.05-192 kHz and blocks of 1 to 4096 samples, and (LV2) for blocks larger than prepared
+//   - no heap allocation and no lock by avgraph's audio-thread code once prepared, what the format
+//     wrapper around it does printed beside (allocation_counter.h; AVGRAPH_CHECK_TRACE=1 prints the
+//     stacks of the first ones)
 //   - state saved and restored into a fresh instance; bypass; parameter changes while processing;
 //     a preset swapped through the state while audio runs, without a dropout
 //   - a real recording played in real time: the top-class output parameter names the expected class
@@ -11,7 +13,10 @@
 //   - optional: an editor screenshot (under Xvfb)
 //
 //   avgraph-plugin-check PLUGIN (.vst3 bundle or .lv2 bundle) [--wav CLIP --expect CLASS [--expect-index I]]
-//                        [--screenshot FILE.png]
+//                        [--screenshot FILE.png] [--preset REFERENCE [--weights FILE|RUN_DIR]]
+//
+// --preset chooses what the recording and the screenshot run with (a path, or shipped:PATH inside the
+// bundle; docs/plugin.md), instead of the default ESC-10 classifier.
 //   avgraph-plugin-check PLUGIN --costs FILE.md     the benchmark instead: the audio thread's cost per
 //                                                   block at 48 kHz (p50, p99), 64-1024 samples
 //
@@ -628,7 +633,9 @@ int main(int argc, char** argv) {
                                    : bundle.getChildFile("presets");
     checkState(formats, description, *plugin, presets);
     checkPresetSwap(*plugin, bundle.hasFileExtension("vst3"));
-    pump(3000); // the default preset is rebuilt
+    if (const auto preset = option("--preset"); preset.isNotEmpty())
+        restore(*plugin, stateWith(*plugin, preset, option("--weights")));
+    pump(3000); // the preset is (re)built
 
     if (const auto wav = option("--wav"); wav.isNotEmpty())
         checkRecording(*plugin, juce::File::getCurrentWorkingDirectory().getChildFile(wav),
