@@ -192,6 +192,14 @@ public:
     }
 
 private:
+    /** The fold's split, with the recipe's validation share held out of its training clips (seeded). */
+    Split trainingSplit(int fold, const training::TrainConfig& config) const {
+        Split split = splitFold(ds_, fold);
+        if (config.validation.fraction > 0.0)
+            split = holdOutValidation(ds_, split, config.validation.fraction, config.seed);
+        return split;
+    }
+
     /**
      * Trains (or reuses, when finished with the same settings) every stage before the classifier,
      * then points the main graph's networks at their weights. Returns the nodes they set.
@@ -307,9 +315,7 @@ private:
             if (leader_)
                 std::cout << "== stage " << first_number + k << ": " << stage.name
                           << " (classifier: " << joinNames(stage.trainable) << ") ==\n";
-            Split split = splitFold(ds_, fold);
-            if (stage.validation.fraction > 0.0)
-                split = holdOutValidation(ds_, split, stage.validation.fraction, stage.seed);
+            const Split split = trainingSplit(fold, stage);
             torch::manual_seed(stage.seed);
             LoadedGraph loaded = loadGraph(options, global_);
             training::Trainer trainer(*loaded.graph, *loaded.executor, stage, collective_);
@@ -331,9 +337,7 @@ private:
             }
         }
 
-        Split split = splitFold(ds_, fold);
-        if (config_.validation.fraction > 0.0)
-            split = holdOutValidation(ds_, split, config_.validation.fraction, config_.seed);
+        const Split split = trainingSplit(fold, config_);
 
         torch::manual_seed(config_.seed);
         LoadedGraph loaded = loadGraph(options, global_);

@@ -46,23 +46,20 @@ std::unique_ptr<SceneEngine> SceneEngine::load(const EngineChoice& choice) {
     State& s = *engine->state_;
     s.registry = host::makeRegistry({});
     // The inputs first: an audio-visual preset would otherwise fail on its image network's file.
-    auto checkInputs = [](const Preset& preset) {
-        if (preset.inputs().size() != 1 || preset.inputs()[0].kind != Kind::Audio)
-            throw Error(preset.locate("/inputs"),
-                        "the plugin feeds a preset one audio input; this preset has " +
-                            std::to_string(preset.inputs().size()) + " input(s)" +
-                            (preset.inputs().empty()
-                                 ? ""
-                                 : ", the first of kind " + std::string(kindName(preset.inputs()[0].kind))));
-    };
-    checkInputs(Preset::load(choice.preset));
-    std::vector<std::string> overrides;
+    Preset preset = Preset::load(choice.preset);
+    if (preset.inputs().size() != 1 || preset.inputs()[0].kind != Kind::Audio)
+        throw Error(preset.locate("/inputs"),
+                    "the plugin feeds a preset one audio input; this preset has " +
+                        std::to_string(preset.inputs().size()) + " input(s)" +
+                        (preset.inputs().empty()
+                             ? ""
+                             : ", the first of kind " + std::string(kindName(preset.inputs()[0].kind))));
     if (!choice.weights.empty()) {
-        const Graph probe = Graph::build(Preset::load(choice.preset), *s.registry);
-        overrides = host::weightsOverrides(choice.weights, probe);
+        // Which node a weights file is for needs the built graph (its trainable nodes).
+        const Graph probe = Graph::build(preset, *s.registry);
+        preset = Preset::load(choice.preset, host::weightsOverrides(choice.weights, probe));
     }
-    s.graph = std::make_unique<Graph>(Graph::build(Preset::load(choice.preset, overrides), *s.registry));
-    const Preset& preset = s.graph->preset();
+    s.graph = std::make_unique<Graph>(Graph::build(preset, *s.registry));
     s.input = preset.inputs()[0];
     for (const auto& out : s.graph->outputs()) {
         const auto& kinds = s.graph->vertex(out.vertex).output_kinds;
