@@ -73,7 +73,6 @@ inline std::unique_ptr<Node> makeNode(const std::string& type,
     return spec->make(ctx);
 }
 
-/** Audio [batch, channel, sample] at a sample rate. */
 /** The avgraph::Error that `f` throws (the test fails when it throws none). */
 inline Error errorOf(const std::function<void()>& f) {
     try {
@@ -85,12 +84,24 @@ inline Error errorOf(const std::function<void()>& f) {
     return Error({}, "");
 }
 
+/** Audio [batch, channel, sample] at a sample rate. */
 inline Value audioValue(torch::Tensor samples, double sample_rate) {
     Value v;
     v.tensor = std::move(samples);
     v.kind = Kind::Audio;
     v.sample_rate = sample_rate;
     v.axes = {"batch", "channel", "sample"};
+    return v;
+}
+
+/** A spectrum [batch, channel, bin, frame], as a feature node hands it to a model. */
+inline Value spectrumValue(torch::Tensor t, double sample_rate = 0.0, int64_t hop = 0) {
+    Value v;
+    v.tensor = std::move(t);
+    v.kind = Kind::Spectrum;
+    v.sample_rate = sample_rate;
+    v.hop = hop;
+    v.axes = {"batch", "channel", "bin", "frame"};
     return v;
 }
 

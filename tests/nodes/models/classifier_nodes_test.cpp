@@ -10,15 +10,6 @@ namespace avgraph::test {
 
 namespace {
 
-Value spectrumValue(torch::Tensor t) {
-    Value v;
-    v.tensor = std::move(t);
-    v.kind = Kind::Spectrum;
-    v.sample_rate = 16000;
-    v.axes = {"batch", "channel", "bin", "frame"};
-    return v;
-}
-
 int64_t parameterCount(Node& node) {
     int64_t n = 0;
     for (const auto& p : node.module()->parameters())
@@ -41,7 +32,7 @@ torch::Tensor logits(Node& node, const Value& in) {
 TEST_CASE("models.cnn9 maps a spectrum to logits of each class", "[models][cnn9]") {
     auto node =
         makeNode("models.cnn9", {{"widths", "8,16,32,64"}, {"n_classes", 4}, {"class_names", "a, b,c ,d"}});
-    auto out = node->process({{"in", spectrumValue(torch::randn({2, 1, 64, 50}))}}).at("logits");
+    auto out = node->process({{"in", spectrumValue(torch::randn({2, 1, 64, 50}), 16000)}}).at("logits");
     CHECK(out.tensor.sizes() == torch::IntArrayRef{2, 4});
     CHECK(out.kind == Kind::Tensor);
     CHECK(out.axes == std::vector<std::string>{"batch", "class"});
@@ -49,13 +40,14 @@ TEST_CASE("models.cnn9 maps a spectrum to logits of each class", "[models][cnn9]
 
     SECTION("patches are folded into the batch and back") {
         auto x = torch::randn({2, 3, 1, 16, 20});
-        auto folded = logits(*node, spectrumValue(x));
+        auto folded = logits(*node, spectrumValue(x, 16000));
         REQUIRE(folded.sizes() == torch::IntArrayRef{2, 3, 4});
-        auto one = logits(*node, spectrumValue(x[1][2].unsqueeze(0)));
+        auto one = logits(*node, spectrumValue(x[1][2].unsqueeze(0), 16000));
         CHECK(torch::allclose(folded[1][2], one[0], 1e-5, 1e-6));
     }
     SECTION("the smallest input three 2x2 poolings leave one cell of") {
-        CHECK(logits(*node, spectrumValue(torch::randn({1, 1, 8, 8}))).sizes() == torch::IntArrayRef{1, 4});
+        CHECK(logits(*node, spectrumValue(torch::randn({1, 1, 8, 8}), 16000)).sizes() ==
+              torch::IntArrayRef{1, 4});
     }
 }
 
@@ -90,7 +82,7 @@ TEST_CASE("models.vgg14 has 12 convolutions and the closed-form number of parame
     for (const auto& m : node->module()->modules())
         convs += m->as<torch::nn::Conv2d>() != nullptr;
     CHECK(convs == 12);
-    auto out = logits(*node, spectrumValue(torch::randn({2, 6, 128, 128})));
+    auto out = logits(*node, spectrumValue(torch::randn({2, 6, 128, 128}), 16000));
     CHECK(out.sizes() == torch::IntArrayRef{2, 10});
 }
 
@@ -148,10 +140,10 @@ TEST_CASE("Model nodes start in eval mode; module() switches them to training", 
     CHECK_FALSE(node->module()->is_training());
     for (const auto& m : node->module()->modules())
         CHECK_FALSE(m->is_training());
-    const auto x = spectrumValue(torch::randn({4, 1, 16, 16}));
+    const auto x = spectrumValue(torch::randn({4, 1, 16, 16}), 16000);
     // Eval: dropout off and batch norm from running statistics, so items are independent of each other.
     auto all = logits(*node, x);
-    auto first = logits(*node, spectrumValue(x.tensor.slice(0, 0, 1)));
+    auto first = logits(*node, spectrumValue(x.tensor.slice(0, 0, 1), 16000));
     CHECK(torch::allclose(all[0], first[0], 1e-5, 1e-6));
     CHECK(torch::equal(all, logits(*node, x)));
 
@@ -167,15 +159,6 @@ TEST_CASE("Model nodes start in eval mode; module() switches them to training", 
 }
 
 TEST_CASE("Model nodes refuse bad parameters and inputs with located errors", "[models]") {
-    auto errorOf = [](const std::function<void()>& f) -> Error {
-        try {
-            f();
-        } catch (const Error& e) {
-            return e;
-        }
-        FAIL("no error");
-        return Error({}, "");
-    };
     SECTION("widths") {
         auto e = errorOf([] { makeNode("models.cnn9", {{"widths", "64,128,256"}}); });
         CHECK(e.where().pointer == "/nodes/node/params/widths");
@@ -194,13 +177,13 @@ TEST_CASE("Model nodes refuse bad parameters and inputs with located errors", "[
     }
     SECTION("inputs") {
         auto node = makeNode("models.cnn9", {{"widths", "4,4,4,4"}}, "classifier");
-        auto e = errorOf([&] { logits(*node, spectrumValue(torch::randn({1, 2, 64, 64}))); });
+        auto e = errorOf([&] { logits(*node, spectrumValue(torch::randn({1, 2, 64, 64}), 16000)); });
         CHECK(e.where().node == "classifier");
         CHECK_THAT(e.message(),
                    Catch::Contains("[2, 64, 64]") && Catch::Contains("1 channel(s) (in_channels)"));
-        e = errorOf([&] { logits(*node, spectrumValue(torch::randn({1, 1, 64, 7}))); });
+        e = errorOf([&] { logits(*node, spectrumValue(torch::randn({1, 1, 64, 7}), 16000)); });
         CHECK_THAT(e.message(), Catch::Contains("at least 8 bins and 8 frames"));
-        e = errorOf([&] { logits(*node, spectrumValue(torch::randn({64, 64}))); });
+        e = errorOf([&] { logits(*node, spectrumValue(torch::randn({64, 64}), 16000)); });
         CHECK_THAT(e.message(), Catch::Contains("expected 4 or more axes"));
     }
 }

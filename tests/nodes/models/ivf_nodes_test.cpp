@@ -30,14 +30,6 @@ Value indicesValue(torch::Tensor t) {
     return v;
 }
 
-Value spectrumValue(torch::Tensor t) {
-    Value v;
-    v.tensor = std::move(t);
-    v.kind = Kind::Spectrum;
-    v.axes = {"batch", "channel", "bin", "frame"};
-    return v;
-}
-
 torch::Tensor run(Node& node, const std::string& in_port, const Value& in, const std::string& out_port) {
     return node.process({{in_port, in}}).at(out_port).tensor;
 }

@@ -13,13 +13,6 @@ namespace avgraph::test {
 
 namespace {
 
-Value spectrumValue(torch::Tensor t) {
-    Value v;
-    v.tensor = std::move(t);
-    v.kind = Kind::Spectrum;
-    return v;
-}
-
 torch::Tensor logits(Node& node, const torch::Tensor& x) {
     torch::NoGradGuard no_grad;
     return node.process({{"in", spectrumValue(x)}}).at("logits").tensor;

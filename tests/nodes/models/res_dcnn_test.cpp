@@ -11,16 +11,6 @@ namespace avgraph::test {
 
 namespace {
 
-Value spectrumValue(torch::Tensor t) {
-    Value v;
-    v.tensor = std::move(t);
-    v.kind = Kind::Spectrum;
-    v.sample_rate = 16000;
-    v.hop = 2736;
-    v.axes = {"batch", "channel", "bin", "frame"};
-    return v;
-}
-
 nodes::ResDcnnImpl& network(Node& node) {
     auto* net = dynamic_cast<nodes::ResDcnnImpl*>(node.module());
     REQUIRE(net != nullptr);
@@ -31,7 +21,8 @@ nodes::ResDcnnImpl& network(Node& node) {
 
 TEST_CASE("models.res_dcnn gives one embedding per frame", "[models][res_dcnn]") {
     auto node = makeNode("models.res_dcnn"); // Chen et al.: 2 channels, 256 bins, 2048-1024
-    auto out = node->process({{"in", spectrumValue(torch::randn({2, 2, 256, 5}))}}).at("embedding");
+    auto out =
+        node->process({{"in", spectrumValue(torch::randn({2, 2, 256, 5}), 16000, 2736)}}).at("embedding");
     CHECK(out.tensor.sizes() == torch::IntArrayRef{2, 5, 1024});
     CHECK(out.kind == Kind::Tensor);
     CHECK(out.axes == std::vector<std::string>{"batch", "frame", "feature"});
@@ -69,10 +60,11 @@ TEST_CASE("models.res_dcnn encodes each frame on its own", "[models][res_dcnn]")
     auto node = makeNode("models.res_dcnn", {{"n_bins", 64}, {"hidden", "16,8"}});
     torch::NoGradGuard no_grad;
     const auto x = torch::randn({2, 2, 64, 4});
-    const auto all = node->process({{"in", spectrumValue(x)}}).at("embedding").tensor;
+    const auto all = node->process({{"in", spectrumValue(x, 16000, 2736)}}).at("embedding").tensor;
     // In eval mode, clip 1's frame 2 alone gives the same embedding as within its clip.
-    const auto one =
-        node->process({{"in", spectrumValue(x.slice(0, 1, 2).slice(3, 2, 3))}}).at("embedding").tensor;
+    const auto one = node->process({{"in", spectrumValue(x.slice(0, 1, 2).slice(3, 2, 3), 16000, 2736)}})
+                         .at("embedding")
+                         .tensor;
     REQUIRE(one.sizes() == torch::IntArrayRef{1, 1, 8});
     CHECK(torch::allclose(all[1][2], one[0][0], 1e-5, 1e-6));
     CHECK(!torch::allclose(all[1][2], all[1][1], 1e-5, 1e-6));
@@ -81,7 +73,9 @@ TEST_CASE("models.res_dcnn encodes each frame on its own", "[models][res_dcnn]")
 TEST_CASE("models.res_dcnn trains: gradients reach the first block", "[models][res_dcnn]") {
     auto node = makeNode("models.res_dcnn", {{"n_bins", 64}, {"hidden", "16,8"}});
     node->module()->train();
-    auto out = node->process({{"in", spectrumValue(torch::randn({2, 2, 64, 3}))}}).at("embedding").tensor;
+    auto out = node->process({{"in", spectrumValue(torch::randn({2, 2, 64, 3}), 16000, 2736)}})
+                   .at("embedding")
+                   .tensor;
     (out * torch::randn(out.sizes())).sum().backward();
     const auto grad = network(*node).named_parameters()["block1.conv.weight"].grad();
     REQUIRE(grad.defined());
@@ -101,10 +95,12 @@ TEST_CASE("models.res_dcnn refuses parameters and inputs that do not fit", "[mod
     }
     SECTION("inputs") {
         auto node = makeNode("models.res_dcnn", {{"n_bins", 64}, {"hidden", "8,4"}}, "audio_encoder");
-        auto e = errorOf([&] { node->process({{"in", spectrumValue(torch::randn({1, 2, 128, 3}))}}); });
+        auto e = errorOf([&] {
+            node->process({{"in", spectrumValue(torch::randn({1, 2, 128, 3}), 16000, 2736)}});
+        });
         CHECK_THAT(e.message(), Catch::Contains("expected 2 channel(s) (in_channels) and 64 bins (n_bins)"));
         CHECK(e.where().node == "audio_encoder");
-        e = errorOf([&] { node->process({{"in", spectrumValue(torch::randn({2, 64, 3}))}}); });
+        e = errorOf([&] { node->process({{"in", spectrumValue(torch::randn({2, 64, 3}), 16000, 2736)}}); });
         CHECK_THAT(e.message(), Catch::Contains("expected a spectrum [batch, channel, bin, frame]"));
     }
 }
