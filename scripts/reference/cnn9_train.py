@@ -2,7 +2,7 @@
 """Plain PyTorch training of CNN9 on log-mel .npy files: the peer `avgraph train` is measured against.
 
 The network is nodes/models/networks.cpp's Cnn9 (Kong et al.'s CNN9 with average pooling) and the recipe is
-the "train" section of presets/scene/esc10-logmel-cnn.json: batch 32, shuffled; a circular time shift of
+the reference one, REFERENCE_RECIPE in scripts/bench-train: batch 32, shuffled; a circular time shift of
 each clip by a uniform integer in [-floor(0.25 T), floor(0.25 T)] frames; mixup with lambda ~ Beta(1, 1) per
 clip and a random permutation of the batch as partners, soft targets, loss = KL(target || softmax) summed
 over classes and averaged over the batch; Adam, lr 1e-3, cosine decay to 0 over all the steps.
