@@ -46,13 +46,9 @@ const std::vector<DeltaGolden>& deltaGoldens() {
     return all;
 }
 
+/** A [bin, frame] matrix or a whole spectrum tensor as a spectrum value (hop 512 unless given). */
 Value spectrumOf(const torch::Tensor& t, int64_t hop = 512) {
-    Value v;
-    v.tensor = t.dim() == 2 ? t.view({1, 1, t.size(0), t.size(1)}) : t;
-    v.kind = Kind::Spectrum;
-    v.hop = hop;
-    v.axes = {"batch", "channel", "bin", "frame"};
-    return v;
+    return test::spectrumValue(t.dim() == 2 ? t.view({1, 1, t.size(0), t.size(1)}) : t, 0.0, hop);
 }
 
 /** The goldens' log-mel (64 or 128 Slaney bands, top_db 80) and, for mfcc20, its MFCC. */

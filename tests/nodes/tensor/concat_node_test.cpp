@@ -9,15 +9,8 @@ using nlohmann::json;
 
 namespace {
 
-Value spectrum(torch::Tensor t, int64_t hop = 512, double sample_rate = 16000.0) {
-    Value v;
-    v.tensor = std::move(t);
-    v.kind = Kind::Spectrum;
-    v.hop = hop;
-    v.sample_rate = sample_rate;
-    v.axes = {"batch", "channel", "bin", "frame"};
-    return v;
-}
+/** A 16 kHz spectrum, hop 512 unless a test needs another to mismatch. */
+Value spectrum(torch::Tensor t, int64_t hop = 512) { return test::spectrumValue(std::move(t), 16000.0, hop); }
 
 Value join(const std::string& axis, const std::vector<Value>& inputs) {
     Ports ports;

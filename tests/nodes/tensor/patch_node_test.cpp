@@ -13,15 +13,8 @@ using nlohmann::json;
 
 namespace {
 
-Value spectrum(torch::Tensor t, int64_t hop = 224) {
-    Value v;
-    v.tensor = std::move(t);
-    v.kind = Kind::Spectrum;
-    v.hop = hop;
-    v.sample_rate = 16000.0;
-    v.axes = {"batch", "channel", "bin", "frame"};
-    return v;
-}
+/** A 16 kHz spectrum, hop 224 unless given. */
+Value spectrum(torch::Tensor t, int64_t hop = 224) { return test::spectrumValue(std::move(t), 16000.0, hop); }
 
 Value patch(const Value& in, const json& params, const std::string& id = "patch") {
     return test::makeNode("tensor.patch", params, id)->process({{"in", in}}).at("out");
