@@ -231,6 +231,9 @@ private:
             run.plots = !settings_.no_plots;
             std::cout << "== stage " << i + 1 << " of " << stages.size() + 1 << ": " << stage.name << " ("
                       << stage.kind << ") ==\n";
+            // The stage's networks draw their initial weights when their graphs load: seed first, so a
+            // stage trains the same on every run.
+            torch::manual_seed(config_.seed);
             GraphOptions vq_options = graph_;
             if (stage.kind == "vqvae") {
                 vq_options.preset = stage.preset.string();
