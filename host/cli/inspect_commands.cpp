@@ -4,6 +4,7 @@
 #include "graph/error.h"
 #include "host/node_reference.h"
 #include "host/runtime.h"
+#include "host/training/train_config.h"
 
 #include <fstream>
 #include <iostream>
@@ -39,6 +40,10 @@ void addValidateCommand(CLI::App& app, const GlobalOptions& global) {
     cmd->callback([options, show_plan, &global] {
         LoadedGraph g = loadGraph(*options, global);
         const Graph& graph = *g.graph;
+        // The train section as `avgraph train` reads it, so that a broken recipe fails here, not after
+        // the features of a dataset have been computed.
+        training::parseStages(graph.preset());
+        training::parseClassifierStages(graph.preset());
         size_t nodes = 0;
         for (size_t v = 0; v < graph.size(); ++v)
             nodes += graph.vertex(v).is_input ? 0 : 1;

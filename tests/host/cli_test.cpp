@@ -118,6 +118,34 @@ TEST_CASE("validate rejects every broken preset with a precise message and exit 
     }
 }
 
+TEST_CASE("validate reads the train section as avgraph train does", "[host][cli]") {
+    test::ScratchDir dir;
+    auto write = [&](const std::string& name, const std::string& train) {
+        fs::path file = dir / name;
+        std::ofstream(file) << R"({"avgraph": 1, "extends": ")"
+                            << preset("scene/esc10-logmel-cnn.json").string() << R"(", "train": )" << train
+                            << "}";
+        return file;
+    };
+    // Stages added under the shipped preset's plain recipe: its epochs, loss, ... stay beside them
+    // (extends is a merge patch) where a staged recipe takes only seed and stages.
+    auto r =
+        runAvgraph("validate " +
+                   q(write("stages.json", R"({"stages": [{"kind": "classifier", "trainable": ["cnn9"]}]})")));
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("esc10-logmel-cnn.json: /train/") &&
+                             Catch::Contains("does not go with stages") && Catch::Contains(": null"));
+    auto typo = runAvgraph("validate " + q(write("typo.json", R"({"epocs": 10})")));
+    INFO(typo.output);
+    CHECK(typo.exit_code == 1);
+    CHECK_THAT(typo.output, Catch::Contains("/train/epocs"));
+    auto range = runAvgraph("validate " + q(write("range.json", R"({"batch_size": 0})")));
+    INFO(range.output);
+    CHECK(range.exit_code == 1);
+    CHECK_THAT(range.output, Catch::Contains("/train/batch_size"));
+}
+
 TEST_CASE("every shipped preset validates", "[host][cli][presets]") {
     // The audio-visual presets load an image network the user exports (no weights ship): here a
     // scripted stand-in, so that the rest of each preset is checked.
