@@ -205,16 +205,17 @@ const nlohmann::json* stagesOf(const Preset& preset, unsigned* seed) {
     if (!doc.contains("train") || !doc.at("train").is_object() || !doc.at("train").contains("stages"))
         return nullptr;
     const auto& train = doc.at("train");
+    const std::set<std::string> staged_keys{"seed", "stages", "description"};
     // A staged recipe sets epochs, loss, optimizer, ... in each stage. Stages added to a preset that
     // extends a plain recipe inherit its keys (extends is a merge patch), which a null removes.
     for (const auto& [key, value] : train.items())
-        if (key != "seed" && key != "stages" && key != "description")
-            throw Error(preset.locate("/train/" + key),
-                        "train setting /train/" + key +
+        if (!staged_keys.count(key))
+            throw Error(preset.locate("/train/" + pointerToken(key)),
+                        "train setting /train/" + pointerToken(key) +
                             " does not go with stages: a staged recipe takes seed and stages (each stage "
                             "has its own " +
                             key + "); in a preset that extends a plain recipe, set \"" + key + "\": null");
-    Section top(preset, train, "/train", {"seed", "stages", "description"});
+    Section top(preset, train, "/train", staged_keys);
     if (seed)
         top.integer("seed", *seed, 0, std::numeric_limits<unsigned>::max());
     const auto& stages = train.at("stages");
