@@ -45,14 +45,23 @@ public:
     explicit Cnn9Node(const NodeContext& ctx)
         : NetworkNode(ctx, 3,
                       Cnn9(ctx.params.integer("in_channels"), widthList(ctx, "widths", 4),
-                           ctx.params.integer("n_classes"), ctx.params.real("dropout"))),
-          in_channels_(ctx.params.integer("in_channels")) {}
+                           ctx.params.integer("n_classes"), ctx.params.real("dropout"),
+                           ctx.params.integer("norm_bins"),
+                           ctx.params.text("frame_pooling") == "mean+max" ? FramePooling::MeanPlusMax
+                                                                          : FramePooling::Max)),
+          in_channels_(ctx.params.integer("in_channels")), norm_bins_(ctx.params.integer("norm_bins")) {}
 
 protected:
-    void checkItem(torch::IntArrayRef item) const override { checkImage(item, in_channels_); }
+    void checkItem(torch::IntArrayRef item) const override {
+        checkImage(item, in_channels_);
+        if (norm_bins_ > 0 && item[1] != norm_bins_)
+            throw std::invalid_argument("input 'in' has " + std::to_string(item[1]) + " bins; expected " +
+                                        std::to_string(norm_bins_) + " (norm_bins)");
+    }
 
 private:
     int64_t in_channels_;
+    int64_t norm_bins_;
 };
 
 class Vgg14Node : public NetworkNode<Vgg14> {
@@ -113,7 +122,9 @@ NodeSpec cnn9NodeSpec() {
     s.summary = "Kong et al.'s CNN9 classifier (DCASE 2019, average pooling): logits from a spectrum";
     s.doc = std::string("4 blocks of [Conv 3x3 (no bias) - BatchNorm - ReLU] x 2 with `widths` channels, 2x2 "
                         "average pooling after the first three (the fourth pooling is 1x1), mean over bins, "
-                        "max over frames, dropout, Linear to n_classes. Input [batch, channel, bin, frame] "
+                        "max over frames, dropout, Linear to n_classes. Two options from Kong's PANNs, both "
+                        "off by default: a batch norm of each input bin before the first block (norm_bins) "
+                        "and max + mean over frames (frame_pooling). Input [batch, channel, bin, frame] "
                         "with in_channels channels and at least 8 bins and frames; output logits [batch, "
                         "class].") +
             kModeDoc;
@@ -124,6 +135,13 @@ NodeSpec cnn9NodeSpec() {
         ParamSpec::text("widths", "64,128,256,512", "channels of the four convolution blocks"),
         ParamSpec::real("dropout", 0.3, "dropout probability before the output layer (training only)")
             .range(0.0, 0.99),
+        ParamSpec::integer("norm_bins", 0,
+                           "0: none; else the input's number of bins, each batch-normalised on its own "
+                           "before the first convolution (PANNs' bn0, weights name bn0)")
+            .range(0, 4096),
+        ParamSpec::choice("frame_pooling", "max", {"max", "mean+max"},
+                          "after the mean over bins: max over frames (Kong's DCASE 2019 CNN9) or max plus "
+                          "mean over frames (PANNs)"),
     });
     s.trainable = true;
     s.check = [](const NodeContext& ctx) {

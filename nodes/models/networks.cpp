@@ -5,8 +5,11 @@ namespace avgraph::nodes {
 
 namespace F = torch::nn::functional;
 
-Cnn9Impl::Cnn9Impl(int64_t in_channels, std::vector<int64_t> widths, int64_t n_classes, double dropout)
-    : dropout_(dropout) {
+Cnn9Impl::Cnn9Impl(int64_t in_channels, std::vector<int64_t> widths, int64_t n_classes, double dropout,
+                   int64_t norm_bins, FramePooling pooling)
+    : dropout_(dropout), pooling_(pooling) {
+    if (norm_bins > 0)
+        bn0_ = register_module("bn0", torch::nn::BatchNorm2d(norm_bins));
     int64_t channels = in_channels;
     for (size_t i = 0; i < widths.size(); ++i) {
         blocks_.push_back(
@@ -18,13 +21,19 @@ Cnn9Impl::Cnn9Impl(int64_t in_channels, std::vector<int64_t> widths, int64_t n_c
 }
 
 torch::Tensor Cnn9Impl::forward(torch::Tensor x) {
+    if (bn0_) // bins as batch-norm channels: each bin is scaled by its own statistics, as PANNs' bn0
+        x = batchNorm(bn0_, x.transpose(1, 2)).transpose(1, 2);
     x = preferredLayout(x);
     for (size_t i = 0; i < blocks_.size(); ++i) {
         x = blocks_[i]->forward(x);
         if (i + 1 < blocks_.size()) // Kong's fourth pooling is 1×1: the identity
             x = F::avg_pool2d(x, F::AvgPool2dFuncOptions(2));
     }
-    x = std::get<0>(x.mean(/*dim=*/2).max(/*dim=*/2)); // mean over bins, then max over frames
+    x = x.mean(/*dim=*/2);                     // over bins
+    if (pooling_ == FramePooling::MeanPlusMax) // the mean keeps what a texture (rain, waves) holds throughout
+        x = std::get<0>(x.max(/*dim=*/2)) + x.mean(/*dim=*/2);
+    else
+        x = std::get<0>(x.max(/*dim=*/2));
     x = F::dropout(x, F::DropoutFuncOptions().p(dropout_).training(is_training()));
     return fc_->forward(x);
 }

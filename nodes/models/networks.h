@@ -11,19 +11,27 @@
 
 namespace avgraph::nodes {
 
+/** How CNN9 pools its frames after the mean over bins: Kong's DCASE 2019 max, or PANNs' max + mean. */
+enum class FramePooling { Max, MeanPlusMax };
+
 /**
  * Kong et al.'s CNN9 with average pooling (DCASE 2019): conv_block1..4 of two 3×3 convolutions,
  * 2×2 average pooling after the first three, mean over bins then max over frames, dropout, fc.
+ * Two options from Kong's later PANNs (2020): bn0, a batch norm of the input per bin (norm_bins > 0:
+ * the number of bins), and frames pooled as max + mean.
  */
 class Cnn9Impl : public torch::nn::Module {
 public:
-    Cnn9Impl(int64_t in_channels, std::vector<int64_t> widths, int64_t n_classes, double dropout);
+    Cnn9Impl(int64_t in_channels, std::vector<int64_t> widths, int64_t n_classes, double dropout,
+             int64_t norm_bins = 0, FramePooling pooling = FramePooling::Max);
     torch::Tensor forward(torch::Tensor x);
 
 private:
+    torch::nn::BatchNorm2d bn0_{nullptr};
     std::vector<ConvBlock> blocks_;
     torch::nn::Linear fc_{nullptr};
     double dropout_;
+    FramePooling pooling_;
 };
 TORCH_MODULE(Cnn9);
 

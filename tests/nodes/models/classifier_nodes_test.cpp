@@ -68,6 +68,10 @@ TEST_CASE("models.cnn9 has the closed-form number of parameters", "[models][cnn9
                                            conv(64, 128) + conv(128, 128) + conv(128, 256) + conv(256, 256) +
                                            linear(256, 7));
     }
+    SECTION("PANNs' bn0 adds a weight and a bias per input bin; the frame pooling adds nothing") {
+        auto node = makeNode("models.cnn9", {{"norm_bins", 64}, {"frame_pooling", "mean+max"}});
+        CHECK(parameterCount(*node) == 4'691'274 + 2 * 64);
+    }
 }
 
 TEST_CASE("models.vgg14 has 12 convolutions and the closed-form number of parameters", "[models][vgg14]") {
@@ -185,6 +189,15 @@ TEST_CASE("Model nodes refuse bad parameters and inputs with located errors", "[
         CHECK_THAT(e.message(), Catch::Contains("at least 8 bins and 8 frames"));
         e = errorOf([&] { logits(*node, spectrumValue(torch::randn({64, 64}), 16000)); });
         CHECK_THAT(e.message(), Catch::Contains("expected 4 or more axes"));
+
+        auto normed = makeNode("models.cnn9", {{"widths", "4,4,4,4"}, {"norm_bins", 64}}, "classifier");
+        e = errorOf([&] { logits(*normed, spectrumValue(torch::randn({1, 1, 128, 64}), 16000)); });
+        CHECK(e.where().node == "classifier");
+        CHECK_THAT(e.message(), Catch::Contains("has 128 bins; expected 64 (norm_bins)"));
+    }
+    SECTION("frame pooling") {
+        auto e = errorOf([] { makeNode("models.cnn9", {{"frame_pooling", "mean"}}); });
+        CHECK(e.where().pointer == "/nodes/node/params/frame_pooling");
     }
 }
 

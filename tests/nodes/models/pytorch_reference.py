@@ -4,9 +4,10 @@
 Usage: pytorch_reference.py OUT_DIR
 
 Builds CNN9 (Kong et al., DCASE 2019 Cnn_9layers_AvgPooling, in the [batch, channel, bin, frame]
-layout), the VGG14-like classifier and the embedding MLP of Pham et al. and Chen et al.'s res-DCNN
-acoustic encoder (frame embeddings [batch, frame, F]) with small widths, gives
-every parameter and batch-norm statistic random values, and writes for each NAME:
+layout; and as cnn9_panns with PANNs' bn0 and max + mean pooling over frames), the VGG14-like
+classifier and the embedding MLP of Pham et al. and Chen et al.'s res-DCNN acoustic encoder (frame
+embeddings [batch, frame, F]) with small widths, gives every parameter and batch-norm statistic
+random values, and writes for each NAME:
   NAME.pt             the weights, as torch.jit.script(net).save (a LibTorch archive)
   NAME_in.npy         a random input
   NAME_eval.npy       the logits (res_dcnn: the embeddings) in eval mode
@@ -71,6 +72,26 @@ class Cnn9(nn.Module):
         x = torch.mean(x, dim=2)  # over bins
         x, _ = torch.max(x, dim=2)  # over frames
         return self.fc(x)
+
+
+class Cnn9Panns(Cnn9):
+    """CNN9 with two options from Kong's PANNs (Cnn14 and kin): bn0, a batch norm of each input bin,
+    and max + mean pooling over frames."""
+
+    def __init__(self, cin, bins, widths, classes):
+        super().__init__(cin, widths, classes)
+        self.bn0 = nn.BatchNorm2d(bins)
+
+    def forward(self, x):
+        x = self.bn0(x.transpose(1, 2)).transpose(1, 2)  # the bins as batch-norm channels
+        x = F.avg_pool2d(self.conv_block1(x), 2)
+        x = F.avg_pool2d(self.conv_block2(x), 2)
+        x = F.avg_pool2d(self.conv_block3(x), 2)
+        x = self.conv_block4(x)
+        x = torch.mean(x, dim=2)  # over bins
+        x1, _ = torch.max(x, dim=2)  # over frames
+        x2 = torch.mean(x, dim=2)
+        return self.fc(x1 + x2)
 
 
 class Vgg14(nn.Module):
@@ -223,6 +244,11 @@ def main():
     torch.jit.script(enc).save(os.path.join(out, "encoder.pt"))
     np.save(os.path.join(out, "encoder_in.npy"), x.numpy())
     np.save(os.path.join(out, "encoder_out.npy"), y.numpy())
+
+    # bins on very different scales, as log-mel bands are: bn0 has something to even out
+    bin_offsets = torch.linspace(-6.0, 6.0, 20).view(1, 1, 20, 1)
+    export(out, "cnn9_panns", Cnn9Panns(2, 20, [8, 16, 24, 32], 5),
+           torch.randn(3, 2, 20, 37) * spread(3) + spread(3) + bin_offsets)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,17 @@ TEST_CASE("models.cnn9 gives PyTorch's logits with PyTorch's weights", "[models]
                        {{"in_channels", 2}, {"widths", "8,16,24,32"}, {"n_classes", 5}, {"dropout", 0.0}});
 }
 
+TEST_CASE("models.cnn9 with PANNs' bn0 and max + mean pooling gives PyTorch's logits",
+          "[models][cnn9][pytorch]") {
+    checkAgainstPython("cnn9_panns", "models.cnn9",
+                       {{"in_channels", 2},
+                        {"widths", "8,16,24,32"},
+                        {"n_classes", 5},
+                        {"dropout", 0.0},
+                        {"norm_bins", 20},
+                        {"frame_pooling", "mean+max"}});
+}
+
 TEST_CASE("models.vgg14 gives PyTorch's logits with PyTorch's weights", "[models][vgg14][pytorch]") {
     checkAgainstPython(
         "vgg14", "models.vgg14",
