@@ -64,12 +64,14 @@ class Cnn9(nn.Module):
         self.conv_block4 = ConvBlock2(widths[2], widths[3])
         self.fc = nn.Linear(widths[3], classes)
 
-    def forward(self, x):
+    def blocks(self, x):
         x = F.avg_pool2d(self.conv_block1(x), 2)
         x = F.avg_pool2d(self.conv_block2(x), 2)
         x = F.avg_pool2d(self.conv_block3(x), 2)
-        x = self.conv_block4(x)
-        x = torch.mean(x, dim=2)  # over bins
+        return self.conv_block4(x)
+
+    def forward(self, x):
+        x = torch.mean(self.blocks(x), dim=2)  # over bins
         x, _ = torch.max(x, dim=2)  # over frames
         return self.fc(x)
 
@@ -84,11 +86,7 @@ class Cnn9Panns(Cnn9):
 
     def forward(self, x):
         x = self.bn0(x.transpose(1, 2)).transpose(1, 2)  # the bins as batch-norm channels
-        x = F.avg_pool2d(self.conv_block1(x), 2)
-        x = F.avg_pool2d(self.conv_block2(x), 2)
-        x = F.avg_pool2d(self.conv_block3(x), 2)
-        x = self.conv_block4(x)
-        x = torch.mean(x, dim=2)  # over bins
+        x = torch.mean(self.blocks(x), dim=2)  # over bins
         x1, _ = torch.max(x, dim=2)  # over frames
         x2 = torch.mean(x, dim=2)
         return self.fc(x1 + x2)
