@@ -195,46 +195,225 @@ std::map<std::string, Ports> Executor::runPart(const std::map<std::string, Value
     return out;
 }
 
-void Executor::prepareStream(const StreamSpec& spec) {
+std::vector<char> Executor::stepsFor(const std::vector<std::string>& ends) const {
+    const auto& steps = plan_.steps();
+    std::vector<char> active(steps.size(), ends.empty() ? 1 : 0);
+    std::vector<size_t> stack;
+    for (const auto& id : ends) {
+        size_t v = 0;
+        try {
+            v = graph_.find(id);
+        } catch (const std::out_of_range&) {
+            throw std::invalid_argument("Executor: no node '" + id + "' to stream to");
+        }
+        if (plan_.stepOf(v) < 0)
+            throw std::invalid_argument("Executor: node '" + id + "' is not needed by any output");
+        stack.push_back(static_cast<size_t>(plan_.stepOf(v)));
+    }
+    while (!stack.empty()) {
+        const size_t s = stack.back();
+        stack.pop_back();
+        if (active[s])
+            continue;
+        active[s] = 1;
+        for (size_t n : steps[s].needs)
+            stack.push_back(n);
+    }
+    return active;
+}
+
+std::map<size_t, std::string> Executor::prepareSteps(const StreamSpec& spec,
+                                                     const std::vector<char>& active) {
     // Ask every node, so that one error names all the nodes that stand in the way.
-    std::string refusing;
-    for (const auto& step : plan_.steps()) {
-        const auto& vx = graph_.vertex(step.vertex);
-        std::string why;
-        if (vx.is_input)
+    std::map<size_t, std::string> refusing;
+    for (size_t s = 0; s < plan_.steps().size(); ++s) {
+        const auto& vx = graph_.vertex(plan_.steps()[s].vertex);
+        if (!active[s] || vx.is_input)
             continue;
         if (!vx.spec->streams) {
-            why = "only runs offline";
-        } else {
-            try {
-                graph_.node(step.vertex).prepareStream(spec);
-            } catch (const Error& e) {
-                why = e.message();
+            refusing[s] = "only runs offline";
+            continue;
+        }
+        // Deferred decibel clipping is for the stream's consumer: only a node whose values go nowhere
+        // else (no streamed node reads them) may hand them on unclipped.
+        StreamSpec node_spec = spec;
+        for (const auto& c : graph_.outgoing(plan_.steps()[s].vertex)) {
+            const int to = plan_.stepOf(c.to);
+            if (to >= 0 && active[static_cast<size_t>(to)])
+                node_spec.defer_top_db = false;
+        }
+        try {
+            graph_.node(plan_.steps()[s].vertex).prepareStream(node_spec);
+        } catch (const Error& e) {
+            refusing[s] = e.message();
+        }
+    }
+    return refusing;
+}
+
+std::vector<char> Executor::streamingSteps(const StreamSpec& spec, std::map<size_t, std::string>* why) {
+    const auto& steps = plan_.steps();
+    // First what the node specs say, in plan order (a step's needs come before it); then ask the nodes.
+    // A node's deferral depends on which nodes after it stream, so shrink the set until it holds.
+    std::vector<char> active(steps.size(), 1);
+    std::map<size_t, std::string> reasons;
+    for (size_t s = 0; s < steps.size(); ++s) {
+        const auto& vx = graph_.vertex(steps[s].vertex);
+        if (!vx.is_input && !vx.spec->streams) {
+            active[s] = 0;
+            reasons[s] = "only runs offline";
+            continue;
+        }
+        for (size_t n : steps[s].needs)
+            if (!active[n]) {
+                active[s] = 0;
+                reasons[s] = "reads '" + graph_.vertex(steps[n].vertex).id + "', which does not stream";
+            }
+    }
+    for (;;) {
+        auto refusing = prepareSteps(spec, active);
+        bool changed = false;
+        for (size_t s = 0; s < steps.size(); ++s) { // plan order: a step's needs come before it
+            if (!active[s])
+                continue;
+            std::string reason;
+            if (auto it = refusing.find(s); it != refusing.end()) {
+                reason = it->second;
+            } else {
+                for (size_t n : steps[s].needs)
+                    if (!active[n])
+                        reason = "reads '" + graph_.vertex(steps[n].vertex).id + "', which does not stream";
+            }
+            if (!reason.empty()) {
+                active[s] = 0;
+                reasons[s] = reason;
+                changed = true;
             }
         }
-        if (!why.empty())
-            refusing += "\n  " + vx.id + " (" + vx.spec->type + "): " + why;
+        if (!changed)
+            changed = trialBlock(spec, active, reasons);
+        if (!changed)
+            break;
     }
-    if (!refusing.empty())
-        throw Error(graph_.preset().locate(""), "cannot stream this graph:" + refusing);
+    if (why)
+        *why = reasons;
+    return active;
+}
+
+bool Executor::trialBlock(const StreamSpec& spec, std::vector<char>& active,
+                          std::map<size_t, std::string>& reasons) {
+    // Some nodes learn what their input is only from a block (features.mfcc: audio, or a spectrum), and
+    // only then can refuse: a short block of silence through the prepared steps finds them.
+    const auto& steps = plan_.steps();
+    std::vector<Ports> produced(steps.size());
+    torch::NoGradGuard no_grad;
+    for (size_t s = 0; s < steps.size(); ++s) {
+        if (!active[s])
+            continue;
+        const auto& vx = graph_.vertex(steps[s].vertex);
+        if (vx.is_input) {
+            const auto kind = vx.output_kinds.find("");
+            if (kind == vx.output_kinds.end() || kind->second != Kind::Audio || spec.sample_rate <= 0.0)
+                return false; // only audio inputs have a block to try
+            Value silence;
+            silence.tensor = torch::zeros(
+                {1, std::max<int64_t>(spec.channels, 1), std::min<int64_t>(spec.max_block, 1024)});
+            silence.kind = Kind::Audio;
+            silence.sample_rate = spec.sample_rate;
+            silence.axes = {"batch", "channel", "sample"};
+            produced[s][""] = silence;
+            continue;
+        }
+        try {
+            produced[s] = graph_.node(steps[s].vertex).processBlock(gather(s, produced));
+        } catch (const Error& e) {
+            active[s] = 0;
+            reasons[s] = e.message();
+            return true;
+        }
+    }
+    return false;
+}
+
+void Executor::prepareStream(const StreamSpec& spec) {
+    auto active = stepsFor({});
+    auto refusing = prepareSteps(spec, active);
+    if (!refusing.empty()) {
+        std::string text;
+        for (const auto& [s, why] : refusing) {
+            const auto& vx = graph_.vertex(plan_.steps()[s].vertex);
+            text += "\n  " + vx.id + " (" + vx.spec->type + "): " + why;
+        }
+        throw Error(graph_.preset().locate(""), "cannot stream this graph:" + text);
+    }
+    streamed_ = std::move(active);
+    stream_ends_.clear();
     streaming_ = true;
 }
 
-std::map<std::string, Value> Executor::processBlock(const std::map<std::string, Value>& blocks) {
+void Executor::prepareStreamTo(const StreamSpec& spec, const std::vector<std::string>& ends) {
+    if (ends.empty())
+        throw std::invalid_argument("Executor::prepareStreamTo: no node to stream to");
+    auto active = stepsFor(ends);
+    auto refusing = prepareSteps(spec, active);
+    if (!refusing.empty()) {
+        std::string text;
+        for (const auto& [s, why] : refusing) {
+            const auto& vx = graph_.vertex(plan_.steps()[s].vertex);
+            text += "\n  " + vx.id + " (" + vx.spec->type + "): " + why;
+        }
+        throw Error(graph_.preset().locate(""), "cannot stream this far:" + text);
+    }
+    streamed_ = std::move(active);
+    stream_ends_ = ends;
+    streaming_ = true;
+}
+
+std::vector<Ports> Executor::streamSteps(const std::map<std::string, Value>& blocks, bool finish) {
     if (!streaming_)
-        throw std::logic_error("Executor::processBlock before prepareStream");
-    checkInputs(blocks);
-    torch::NoGradGuard no_grad;
+        throw std::logic_error("Executor: a block before prepareStream");
     const auto& steps = plan_.steps();
-    std::vector<Ports> produced(steps.size());
     for (size_t s = 0; s < steps.size(); ++s) {
         const auto& vx = graph_.vertex(steps[s].vertex);
-        if (vx.is_input)
-            produced[s][""] = blocks.at(vx.id);
-        else
-            produced[s] = graph_.node(steps[s].vertex).processBlock(gather(s, produced));
+        if (streamed_[s] && vx.is_input && !blocks.count(vx.id))
+            throw Error(graph_.preset().locate("/inputs"), "no value given for graph input '" + vx.id + "'");
     }
-    return collect(produced);
+    torch::NoGradGuard no_grad;
+    std::vector<Ports> produced(steps.size());
+    for (size_t s = 0; s < steps.size(); ++s) {
+        if (!streamed_[s])
+            continue;
+        const auto& vx = graph_.vertex(steps[s].vertex);
+        Node* node = vx.is_input ? nullptr : &graph_.node(steps[s].vertex);
+        if (!node)
+            produced[s][""] = blocks.at(vx.id);
+        else if (finish)
+            produced[s] = node->finishStream(gather(s, produced));
+        else
+            produced[s] = node->processBlock(gather(s, produced));
+    }
+    return produced;
+}
+
+std::map<std::string, Value> Executor::processBlock(const std::map<std::string, Value>& blocks) {
+    if (streaming_ && !stream_ends_.empty())
+        throw std::logic_error("Executor::processBlock on a stream prepared with prepareStreamTo");
+    return collect(streamSteps(blocks, false));
+}
+
+std::map<std::string, Value> Executor::finishStream(const std::map<std::string, Value>& last) {
+    if (streaming_ && !stream_ends_.empty())
+        throw std::logic_error("Executor::finishStream on a stream prepared with prepareStreamTo");
+    return collect(streamSteps(last, true));
+}
+
+std::map<std::string, Ports> Executor::processBlockTo(const std::map<std::string, Value>& blocks,
+                                                      bool finish) {
+    auto produced = streamSteps(blocks, finish);
+    std::map<std::string, Ports> out;
+    for (const auto& id : stream_ends_)
+        out[id] = produced[static_cast<size_t>(plan_.stepOf(graph_.find(id)))];
+    return out;
 }
 
 void Executor::resetStream() {

@@ -9,8 +9,14 @@
  * mode keeps autograd on so gradients flow through the whole graph.
  *
  * Streaming: `prepareStream`, then `processBlock` with consecutive blocks for the graph inputs;
- * each call returns what every output can produce so far. Every needed node must stream.
- * `latencySamples` is the longest path of node latencies to any output.
+ * each call returns what every output can produce so far; `finishStream` with the last block (maybe
+ * empty) ends the signal, and what every call returned, joined, is the offline result. Every needed
+ * node must stream. `latencySamples` is the longest path of node latencies to any output.
+ *
+ * Part of a graph can stream too: `prepareStreamTo` prepares only the steps that some nodes (the
+ * ends) need, and `processBlockTo` returns the ends' values; a segmented run (graph/segments.h)
+ * streams that far and runs the rest offline on windows of the ends' frames. `streamingSteps` finds
+ * how far a graph can stream.
  *
  * An Executor is not itself thread-safe: one run (or one block) at a time.
  */
@@ -59,6 +65,23 @@ public:
 
     void prepareStream(const StreamSpec& spec);
     std::map<std::string, Value> processBlock(const std::map<std::string, Value>& blocks);
+    /** The last block (may have no samples): outputs as processBlock, plus what the end completes. */
+    std::map<std::string, Value> finishStream(const std::map<std::string, Value>& last);
+
+    /** Prepares the steps that the nodes `ends` need, and only those; the outputs of the ends are then
+     *  what processBlockTo returns, by node id. */
+    void prepareStreamTo(const StreamSpec& spec, const std::vector<std::string>& ends);
+    std::map<std::string, Ports> processBlockTo(const std::map<std::string, Value>& blocks,
+                                                bool finish = false);
+
+    /**
+     * Which plan steps can stream with `spec`: nodes whose spec streams, that accept the spec (a node may
+     * refuse its parameters, e.g. top_db that cannot be deferred), and all of whose inputs stream too.
+     * Graph inputs count as streaming. `why`, when given, receives the reason of each node that cannot,
+     * by step. Leaves the nodes prepared in an unspecified state: prepare again before streaming.
+     */
+    std::vector<char> streamingSteps(const StreamSpec& spec, std::map<size_t, std::string>* why = nullptr);
+
     void resetStream();
     int64_t latencySamples() const;
 
@@ -69,11 +92,22 @@ private:
     Ports gather(size_t step, const std::vector<Ports>& produced) const;
     std::map<std::string, Value> collect(const std::vector<Ports>& produced) const;
     void checkInputs(const std::map<std::string, Value>& inputs) const;
+    /** Prepares the `active` steps; the reasons of those that refuse, by step. */
+    std::map<size_t, std::string> prepareSteps(const StreamSpec& spec, const std::vector<char>& active);
+    std::vector<Ports> streamSteps(const std::map<std::string, Value>& blocks, bool finish);
+    /** A block of silence through the prepared `active` steps: false, or true after deactivating the
+     *  first step that refused it (its reason in `reasons`). */
+    bool trialBlock(const StreamSpec& spec, std::vector<char>& active,
+                    std::map<size_t, std::string>& reasons);
+    /** Active steps: those `ends` need (all needed steps when empty). */
+    std::vector<char> stepsFor(const std::vector<std::string>& ends) const;
 
     Graph& graph_;
     Plan plan_;
     std::vector<StepTiming> timings_;
     bool streaming_ = false;
+    std::vector<char> streamed_;           ///< the steps prepared to stream
+    std::vector<std::string> stream_ends_; ///< node ids whose values processBlockTo returns
 };
 
 } // namespace avgraph

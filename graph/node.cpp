@@ -35,6 +35,10 @@ Ports Node::processBlock(const Ports& inputs) {
     return guarded("while processing a block", [&] { return runBlock(inputs); });
 }
 
+Ports Node::finishStream(const Ports& last) {
+    return guarded("while finishing a stream", [&] { return runFinish(last); });
+}
+
 void Node::resetStream() { onResetStream(); }
 int64_t Node::latencySamples() const { return latency(); }
 torch::nn::Module* Node::module() { return trainableModule(); }

@@ -8,7 +8,11 @@
  *   - Streaming: `prepareStream(spec)`, then `processBlock(inputs)` with consecutive blocks; each
  *     call returns what the node can produce so far (possibly zero frames). A streaming node reports
  *     its latency in samples: after that latency, the concatenated blocks equal the offline result.
- *     `resetStream()` forgets the past. Nodes that cannot stream (their spec says so) throw.
+ *     `finishStream(last)` ends the signal: it takes the upstream nodes' own last values and returns
+ *     them processed plus what the offline run has beyond the last block (the frames that the end
+ *     padding completes, a resampler's flushed tail), so the concatenated blocks and the finish equal
+ *     the offline result. `resetStream()` forgets the past. Nodes that cannot stream (their spec says
+ *     so) throw.
  *   - Training: nodes whose spec is trainable expose their torch::nn::Module through `module()`.
  *
  * The public interface is non-virtual; subclasses implement the protected hooks. The public calls
@@ -45,6 +49,14 @@ struct StreamSpec {
     double sample_rate = 0.0;
     int64_t channels = 1;
     int64_t max_block = 4096; ///< the largest block processBlock will see, in samples
+    /**
+     * The consumer clips decibels itself once the stream has ended (the file runner does, over the
+     * written file; a segment window over its own frames). A node whose offline result clips `top_db`
+     * below the maximum of the whole signal, which a stream only knows at its end, then streams its
+     * unclipped values and marks them (Value::pending_top_db) instead of refusing. The executor sets
+     * it only for nodes whose values go nowhere but to such consumers.
+     */
+    bool defer_top_db = false;
 };
 
 class Node {
@@ -63,6 +75,8 @@ public:
 
     void prepareStream(const StreamSpec& spec);
     Ports processBlock(const Ports& inputs);
+    /** The end of the stream: `last` processed like a block, then what the end of the signal completes. */
+    Ports finishStream(const Ports& last);
     void resetStream();
     /** Samples of delay between a block's input and the matching output, once prepared. */
     int64_t latencySamples() const;
@@ -79,6 +93,8 @@ protected:
     virtual Ports run(const Ports& inputs) = 0;
     virtual void onPrepareStream(const StreamSpec& spec);
     virtual Ports runBlock(const Ports& inputs);
+    /** Default: `last` as one more block, for nodes whose offline result has nothing past the stream's. */
+    virtual Ports runFinish(const Ports& last) { return runBlock(last); }
     virtual void onResetStream() {}
     virtual int64_t latency() const { return 0; }
     virtual torch::nn::Module* trainableModule() { return nullptr; }

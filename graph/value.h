@@ -34,6 +34,11 @@ struct Value {
     int64_t hop = 0;          ///< samples between frames for frame-based values, 0 otherwise
     std::vector<std::string> axes;
     std::vector<std::string> class_names;
+    /**
+     * Decibels still to be clipped this far below the maximum of the whole signal: set by a streaming
+     * node asked to defer its top_db (StreamSpec::defer_top_db), for the consumer to apply at the end.
+     */
+    std::optional<double> pending_top_db;
 
     /** The same metadata around another tensor, e.g. after a node's computation. */
     Value withTensor(torch::Tensor other) const;

@@ -16,11 +16,12 @@ inline std::string joinNames(const std::vector<std::string>& names) {
 }
 
 /** "[2, 64, 431]". */
-inline std::string shapeText(const torch::Tensor& t) {
+inline std::string shapeText(const std::vector<int64_t>& sizes) {
     std::string s = "[";
-    for (int64_t d = 0; d < t.dim(); ++d)
-        s += (d ? ", " : "") + std::to_string(t.size(d));
+    for (size_t d = 0; d < sizes.size(); ++d)
+        s += (d ? ", " : "") + std::to_string(sizes[d]);
     return s + "]";
 }
+inline std::string shapeText(const torch::Tensor& t) { return shapeText(t.sizes().vec()); }
 
 } // namespace avgraph::host

@@ -29,12 +29,13 @@ public:
 
     const std::filesystem::path& dir() const { return dir_; }
 
-private:
-    /** The full path of `relative`, its folder made, after checking that the file is ours to replace. */
+    /** The full path of `relative`, its folder made, after checking that the file is ours to replace:
+     *  for files written by other means (a streamed .npy, the timeline); `record` them once written. */
     std::filesystem::path prepare(const std::filesystem::path& relative);
     /** Records a written file in the manifest. */
     void record(const std::filesystem::path& relative);
 
+private:
     std::filesystem::path dir_;
     std::set<std::string> ours_;
 };

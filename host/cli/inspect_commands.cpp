@@ -4,6 +4,7 @@
 #include "graph/error.h"
 #include "host/node_reference.h"
 #include "host/runtime.h"
+#include "host/streamed_run.h"
 #include "host/training/train_config.h"
 
 #include <fstream>
@@ -25,6 +26,41 @@ void writeText(const std::string& text, const std::string& file) {
             throw Error({file, "", "", 0, 0}, "cannot write the file");
     }
     std::filesystem::rename(tmp, file);
+}
+
+} // namespace
+
+namespace {
+
+/** How `avgraph run` takes the preset's audio: streamed in blocks or whole, and with --segment. */
+void describeRunPath(Executor& executor) {
+    const Preset& preset = executor.graph().preset();
+    if (preset.inputs().size() != 1 || preset.inputs()[0].kind != Kind::Audio)
+        return;
+    // For a 48 kHz stereo recording, or the rate the input converts to.
+    const double rate = preset.inputs()[0].sample_rate.value_or(48000.0);
+    const int64_t channels = 2;
+    const RunPath path = streamingPath(executor, rate, channels);
+    std::cout << "avgraph run (" << rate << " Hz, " << channels << " channels): ";
+    if (path.streams) {
+        std::cout
+            << "streams each file in blocks through the whole graph; memory does not grow with the input\n";
+        return;
+    }
+    std::cout << "decodes each file whole and runs offline; these nodes do not stream:\n" << path.why;
+    try {
+        SegmentSpec spec;
+        spec.length = 5.0;
+        spec.hop = 1.0;
+        StreamSpec stream;
+        stream.sample_rate = rate;
+        stream.channels = channels;
+        SegmentedStream segments(executor, spec, stream);
+        std::cout << "avgraph run --segment 5 --segment-hop 1: " << segments.describe() << "\n";
+    } catch (const Error& e) {
+        std::cout << "avgraph run --segment: " << e.message() << "\n";
+    }
+    executor.resetStream();
 }
 
 } // namespace
@@ -56,8 +92,10 @@ void addValidateCommand(CLI::App& app, const GlobalOptions& global) {
         for (size_t v = 0; v < graph.size(); ++v)
             if (!needed[v])
                 std::cout << "note: '" << graph.vertex(v).id << "' feeds no output and will not run\n";
-        if (*show_plan)
+        if (*show_plan) {
             std::cout << "plan:\n" << g.executor->plan().describe(graph);
+            describeRunPath(*g.executor);
+        }
     });
 }
 

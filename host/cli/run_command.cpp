@@ -8,6 +8,7 @@
 #include "host/output_folder.h"
 #include "host/profile_report.h"
 #include "host/progress_bar.h"
+#include "host/streamed_run.h"
 
 #include <chrono>
 #include <cstdio>
@@ -29,7 +30,13 @@ struct RunSettings {
     bool profile = false;
     bool serial = false;
     bool keep_going = false;
-    int top = -1; ///< classes to print per clip; -1: 3 for a single input, none for several
+    int top = -1;                 ///< classes to print per clip; -1: 3 for a single input, none for several
+    double segment = 0.0;         ///< seconds; > 0: a scene timeline of segments (--segment)
+    double segment_hop = 0.0;     ///< seconds between segments; 0: the segment length
+    int64_t block = 1 << 16;      ///< frames decoded and streamed at a time
+    bool offline = false;         ///< whole files even when the preset streams
+    bool plot = true;             ///< the timeline's plot
+    bool segment_windows = false; ///< the whole network on every window, no shared trunk
 };
 
 /** "Rain 0.931  Sea waves 0.046  Fire crackling 0.011": the k most probable classes of one clip. */
@@ -47,6 +54,134 @@ std::string topClasses(const Value& value, const torch::Tensor& clip, int k) {
              " " + number;
     }
     return s;
+}
+
+/** Inputs that fail: skipped with --keep-going (an error at the end), or the error at once. */
+struct Failures {
+    bool keep_going = false;
+    size_t count = 0;
+    void add(const Error& e, ProgressBar& progress) {
+        if (!keep_going)
+            throw e;
+        progress.finish();
+        std::cerr << "avgraph: skipped: " << e.what() << "\n";
+        ++count;
+    }
+    void check(size_t inputs) const {
+        if (count > 0)
+            throw Error({}, std::to_string(count) + " of " + std::to_string(inputs) +
+                                " input(s) could not be read or processed");
+    }
+};
+
+std::string realTimeText(double audio_seconds, double seconds) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.1f s (%.0fx real time)", seconds,
+                  audio_seconds / std::max(seconds, 1e-9));
+    return text;
+}
+
+/**
+ * The streamed path: each file in blocks through the whole graph, outputs appended as they grow. Taken
+ * when every output streams at the first file's rate; false (nothing done) otherwise.
+ */
+bool runStreamed(const RunSettings& settings, LoadedGraph& loaded, const std::vector<InputFile>& files,
+                 OutputFolder& out, bool single) {
+    const PresetInput& input = loaded.graph->preset().inputs().at(0);
+    ProgressBar progress(files.size(), !single && stderrIsTerminal());
+    Failures failures{settings.keep_going};
+    auto t0 = std::chrono::steady_clock::now();
+    double audio_seconds = 0.0;
+    size_t done = 0;
+    for (size_t i = 0; i < files.size(); ++i) {
+        const InputFile& f = files[i];
+        try {
+            AudioBlocks audio(f.path, input, settings.block);
+            if (i == 0 && !streamingPath(*loaded.executor, audio.sampleRate(), audio.channels()).streams)
+                return false; // the offline path, for every file
+            auto written = streamFile(*loaded.executor, audio, out, f.output_subdir);
+            audio_seconds += audio.seconds();
+            ++done;
+            if (single)
+                for (const auto& w : written)
+                    std::cout << "wrote " << w.path.string() << "  float32 " << shapeText(w.shape) << "  ("
+                              << kindName(w.kind) << ", streamed)\n";
+        } catch (const Error& e) {
+            loaded.executor->resetStream();
+            failures.add(
+                Error(e.where(),
+                      e.message() + (e.where().file.empty() ? " (input " + f.path.string() + ")" : "")),
+                progress);
+        }
+        progress.update(i + 1, f.path.filename().string());
+    }
+    progress.finish();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!single || settings.profile)
+        std::cout << "streamed " << done << " input(s), " << audio_seconds << " s of audio, to "
+                  << out.dir().string() << " in " << realTimeText(audio_seconds, seconds) << "\n";
+    failures.check(files.size());
+    return true;
+}
+
+/** --segment: a scene timeline of every input. */
+void runSegments(const RunSettings& settings, LoadedGraph& loaded, const std::vector<InputFile>& files,
+                 OutputFolder& out, bool single) {
+    SegmentSpec spec;
+    spec.length = settings.segment;
+    spec.hop = settings.segment_hop != 0.0 ? settings.segment_hop : settings.segment;
+    spec.batch = settings.batch;
+    spec.share_trunk = !settings.segment_windows;
+    const PresetInput& input = loaded.graph->preset().inputs().at(0);
+    ProgressBar progress(files.size(), !single && stderrIsTerminal());
+    Failures failures{settings.keep_going};
+    std::unique_ptr<SegmentedStream> segments;
+    double rate = 0.0;
+    int64_t channels = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    double audio_seconds = 0.0;
+    for (size_t i = 0; i < files.size(); ++i) {
+        const InputFile& f = files[i];
+        try {
+            AudioBlocks audio(f.path, input, settings.block);
+            // Each input at its own rate and channel count: the graph converts (a resample node, a mono mix).
+            if (!segments || audio.sampleRate() != rate || audio.channels() != channels) {
+                StreamSpec stream;
+                stream.sample_rate = rate = audio.sampleRate();
+                stream.channels = channels = audio.channels();
+                stream.max_block = settings.block;
+                segments.reset();
+                segments = std::make_unique<SegmentedStream>(*loaded.executor, spec, stream);
+            }
+            auto timeline = segmentFile(*segments, audio, out, f.output_subdir, settings.plot);
+            audio_seconds += audio.seconds();
+            if (single) {
+                std::cout << "wrote " << timeline.csv.string() << "  " << timeline.segments << " segments of "
+                          << segments->lengthText() << " every " << spec.hop << " s\n";
+                for (const auto& w : timeline.outputs)
+                    std::cout << "wrote " << w.path.string() << "  float32 " << shapeText(w.shape) << "\n";
+                if (!timeline.plot.empty())
+                    std::cout << "wrote " << timeline.plot.string() << "\n";
+            }
+        } catch (const Error& e) {
+            if (segments)
+                loaded.executor->resetStream();
+            // An error in the preset itself (no probabilities output, a segment it cannot analyse) is the
+            // same for every input: stop.
+            if (e.where().file == loaded.graph->preset().locate("").file)
+                throw;
+            failures.add(
+                Error(e.where(),
+                      e.message() + (e.where().file.empty() ? " (input " + f.path.string() + ")" : "")),
+                progress);
+        }
+        progress.update(i + 1, f.path.filename().string());
+    }
+    progress.finish();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << "timeline of " << audio_seconds << " s of audio in " << realTimeText(audio_seconds, seconds)
+              << (segments ? "; " + segments->describe() : std::string()) << "\n";
+    failures.check(files.size());
 }
 
 void runCommand(const RunSettings& settings, const GlobalOptions& global) {
@@ -86,6 +221,17 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
     }
     OutputFolder out(settings.output);
     bool single = all_inputs == 1;
+    if (settings.segment_hop > 0.0 && settings.segment <= 0.0)
+        throw CLI::ValidationError("--segment-hop", "goes with --segment");
+    if (settings.segment > 0.0) {
+        if (audiovisual || images)
+            throw Error(preset.locate("/inputs"), "--segment cuts audio inputs; this preset takes " +
+                                                      std::string(images ? "images" : "videos"));
+        runSegments(settings, loaded, files, out, single);
+        return;
+    }
+    if (!audiovisual && !images && !settings.offline && runStreamed(settings, loaded, files, out, single))
+        return;
     const int top = settings.top >= 0 ? settings.top : (single ? 3 : 0);
     ProgressBar progress(files.size(), !single && stderrIsTerminal());
     ProfileReport profile;
@@ -231,6 +377,26 @@ void addRunCommand(CLI::App& app, const GlobalOptions& global) {
     cmd->add_flag("--profile", settings->profile, "Print the time spent in each node");
     cmd->add_flag("--serial", settings->serial,
                   "Run one node at a time instead of independent branches at once");
+    cmd->add_option("--segment", settings->segment,
+                    "Classify every window of SECONDS of each input: DIR/timeline.csv (one row per segment), "
+                    "the outputs with a leading segment axis, and DIR/timeline.png")
+        ->type_name("SECONDS")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--segment-hop", settings->segment_hop,
+                    "Seconds between segment starts (default: the segment length, no overlap)")
+        ->type_name("SECONDS")
+        ->check(CLI::PositiveNumber);
+    cmd->add_flag("!--no-plot", settings->plot, "With --segment: no timeline.png");
+    cmd->add_flag("--segment-windows", settings->segment_windows,
+                  "With --segment: run the whole network on every segment's window instead of computing a "
+                  "CNN's convolutions once over the recording and pooling them per segment (slower, closer "
+                  "to runs on the segments cut out)");
+    cmd->add_option("--block", settings->block,
+                    "Frames decoded and pushed through a streaming graph at a time")
+        ->default_val(1 << 16)
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+    cmd->add_flag("--offline", settings->offline,
+                  "Decode each input whole and run the graph offline, even when the preset streams");
     cmd->add_flag("--keep-going", settings->keep_going,
                   "Skip unreadable inputs (reported, exit status 1 at the end) instead of stopping");
     cmd->callback([settings, &global] { runCommand(*settings, global); });

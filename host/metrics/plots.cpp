@@ -284,6 +284,34 @@ fs::path plotLogSeries(const fs::path& dir, const std::string& stem, const std::
     return writeAndRun(dir, stem, format, s.str());
 }
 
+fs::path plotTimeline(const fs::path& dir, const std::string& csv, const std::vector<std::string>& classes,
+                      double hop, PlotFormat format) {
+    const size_t n = classes.size();
+    const int height = 260 + 2 * 18 * static_cast<int>(n);
+    std::ostringstream s;
+    s << terminal(format, 1200, height) << "set output 'timeline." << extension(format) << "'\n"
+      << "set datafile separator ','\n"
+      << "set multiplot layout 2,1 title 'Scene timeline' noenhanced\n"
+      << "set lmargin 18\nset rmargin 12\nset grid xtics\n"
+      << "set ytics " << classTics(classes) << "\nset yrange [-0.5:" << n - 0.5 << "]\n"
+      << "set xlabel 'seconds'\n"
+      // The top class: a segment's class whose probability is the label's confidence (the same text).
+      << "set title 'most probable class'\nunset colorbox\n"
+      << "plot for [c=1:" << n << "] " << quoted(csv)
+      << " skip 1 using (($1+$2)/2):(column(4+c) >= $4 ? c-1 : NaN)"
+      << " with points pt 7 ps 0.5 lc rgb '#4a78b5' notitle\n"
+      << "set title 'class probabilities'\nset colorbox\nset cbrange [0:1]\nset cblabel 'probability'\n"
+      << "set palette defined (0 'white', 0.5 '#7fa7d6', 1 '#08306b')\nset style fill solid noborder\n"
+      // A box `hop` wide around each segment's centre (boxxy: x, y, xlow, xhigh, ylow, yhigh, colour).
+      << "h = " << num(hop) << "\n"
+      << "plot for [c=1:" << n << "] " << quoted(csv)
+      << " skip 1 using (($1+$2)/2):(c-1):(($1+$2-h)/2):(($1+$2+h)/2):(c-1.5):(c-0.5):(column(4+c)) with "
+         "boxxy fc "
+         "palette notitle\n"
+      << "unset multiplot\n";
+    return writeAndRun(dir, "timeline", format, s.str());
+}
+
 fs::path plotEarlyDetection(const fs::path& dir, const std::vector<double>& seconds,
                             const std::vector<std::pair<std::string, std::vector<double>>>& series,
                             PlotFormat format) {

@@ -54,6 +54,16 @@ std::filesystem::path
 plotEarlyDetection(const std::filesystem::path& dir, const std::vector<double>& seconds,
                    const std::vector<std::pair<std::string, std::vector<double>>>& series, PlotFormat format);
 
+/**
+ * A scene timeline (`avgraph run --segment`): the most probable class of each segment over time, above
+ * a heat map of every class's probability. Reads the timeline CSV `csv` in `dir` (start, end, label,
+ * confidence, then one column per class) from its script, so the plot stays small for hours of
+ * segments and can be redrawn. Each segment is drawn `hop` seconds wide around its centre. Written as
+ * timeline.<ext> with timeline.gp.
+ */
+std::filesystem::path plotTimeline(const std::filesystem::path& dir, const std::string& csv,
+                                   const std::vector<std::string>& classes, double hop, PlotFormat format);
+
 /** Runs `gnuplot script` in `dir`; throws avgraph::Error with gnuplot's messages if it fails. */
 void runGnuplot(const std::filesystem::path& dir, const std::string& script_name);
 

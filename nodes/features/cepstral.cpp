@@ -101,6 +101,7 @@ DeltaStream::DeltaStream(const DeltaSettings& settings) : settings_(settings) {}
 
 void DeltaStream::reset() {
     pending_ = torch::Tensor();
+    last_ = torch::Tensor();
     received_ = 0;
     started_ = false;
 }
@@ -118,6 +119,8 @@ torch::Tensor DeltaStream::push(const torch::Tensor& block, const torch::Tensor&
         pending_ = block;
     }
     received_ += block.size(-1);
+    last_ = last_.defined() ? torch::cat({last_, block.to(last_.device())}, -1) : block;
+    last_ = last_.narrow(-1, last_.size(-1) - std::min(last_.size(-1), w), std::min(last_.size(-1), w));
 
     torch::Tensor head;
     if (!started_) {
@@ -135,6 +138,26 @@ torch::Tensor DeltaStream::push(const torch::Tensor& block, const torch::Tensor&
     auto out = windows > 0 ? interior(pending_, fits, settings_) : pending_.narrow(-1, 0, 0);
     pending_ = pending_.narrow(-1, windows, pending_.size(-1) - windows).contiguous();
     return head.defined() ? torch::cat({head, out}, -1) : out;
+}
+
+torch::Tensor DeltaStream::finish(const torch::Tensor& fits) {
+    const int64_t w = settings_.width, h = settings_.half();
+    if (!pending_.defined() || received_ == 0)
+        return pending_.defined() ? pending_.narrow(-1, 0, 0) : torch::Tensor();
+    if (settings_.mode == DeltaMode::Nearest) { // the last frame repeated, as offline
+        auto padded = torch::cat({pending_, repeatFrame(last_.narrow(-1, last_.size(-1) - 1, 1), h)}, -1);
+        const int64_t windows = std::max<int64_t>(0, padded.size(-1) - w + 1);
+        pending_ = pending_.narrow(-1, 0, 0);
+        return windows > 0 ? interior(padded, fits, settings_) : padded.narrow(-1, 0, 0);
+    }
+    if (received_ < w)
+        throw std::invalid_argument("mode 'interp' needs at least width = " + std::to_string(w) +
+                                    " frames to fit its edge polynomials, the stream ended after " +
+                                    std::to_string(received_) +
+                                    " (librosa raises too); use a smaller width, a "
+                                    "longer input or mode 'nearest'");
+    pending_ = pending_.narrow(-1, 0, 0);
+    return edge(last_, fits, settings_, false);
 }
 
 } // namespace avgraph::nodes

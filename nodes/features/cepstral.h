@@ -87,12 +87,19 @@ public:
     int64_t latencyFrames() const { return settings_.half(); }
     /** Appends `block` [..., frame] and returns the output frames now complete (maybe 0 frames). */
     torch::Tensor push(const torch::Tensor& block, const torch::Tensor& fits);
+    /**
+     * The end of the sequence: its last width/2 output frames (the last frames repeated, or the fit to the
+     * last width frames), so that all pushed output and these equal the offline delta.
+     * @throws std::invalid_argument in mode "interp" when fewer than width frames arrived, as offline.
+     */
+    torch::Tensor finish(const torch::Tensor& fits);
     /** Forgets the past: the next block starts a new sequence. */
     void reset();
 
 private:
     DeltaSettings settings_;
     torch::Tensor pending_; ///< input frames from the first one the next output frame needs
+    torch::Tensor last_;    ///< the last (up to) width input frames, for the end
     int64_t received_ = 0;  ///< input frames received so far
     bool started_ = false;  ///< the head (replicated frames, or the first fit) has been handled
 };

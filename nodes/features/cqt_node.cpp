@@ -63,13 +63,17 @@ protected:
         if (spec.sample_rate > 0.0)
             stream_ = std::make_unique<StftStream>(transform(spec.sample_rate, torch::kFloat32).pseudoStft());
     }
-    Ports runBlock(const Ports& in) override {
+    Ports runBlock(const Ports& in) override { return block(in, false); }
+    Ports runFinish(const Ports& in) override { return block(in, true); }
+    Ports block(const Ports& in, bool end) {
         const Value& audio = input(in, "audio");
         const auto& x = audioTensor(audio, "audio");
         const auto& cqt = transform(requireRate(audio), x.options());
         if (!stream_)
             stream_ = std::make_unique<StftStream>(cqt.pseudoStft());
         auto magnitude = stream_->push(x, window(cqt, x.options()));
+        if (end)
+            magnitude = torch::cat({magnitude, stream_->finish(window(cqt, x.options()))}, -1);
         return {
             {"cqt", spectrumValue(audio, toPower(cqt.pseudoFromMagnitude(magnitude)), settings_.hop_length)}};
     }

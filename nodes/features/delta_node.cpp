@@ -27,6 +27,13 @@ protected:
             hop_ = v.hop;
         return {{"delta", v.withTensor(stream_.push(x, fits(x)))}};
     }
+    Ports runFinish(const Ports& in) override {
+        const Value& v = input(in, "frames");
+        const auto& x = framesTensor(v);
+        auto out = stream_.push(x, fits(x));
+        auto rest = stream_.finish(fits(x));
+        return {{"delta", v.withTensor(rest.defined() ? torch::cat({out, rest.to(out.device())}, -1) : out)}};
+    }
     void onResetStream() override {
         stream_.reset();
         hop_ = 0;
@@ -73,7 +80,7 @@ NodeSpec deltaNodeSpec() {
         "Works on any real tensor with frames last (a spectrum, MFCC, ...); stack the result with "
         "tensor.concat. Streams in both modes with a latency of width/2 frames (width/2 * hop samples; the "
         "hop is read from the first block, so the latency reads 0 before it): the last width/2 frames of "
-        "the offline result are never produced, since a stream has no end, and in mode \"interp\" the first "
+        "the offline result come when the stream finishes, and in mode \"interp\" the first "
         "width/2 + 1 frames all wait for frame width - 1, which the first fit needs.";
     s.inputs = {PortSpec::of("frames", {Kind::Spectrum, Kind::Tensor},
                              "[batch, ..., frame], e.g. a log-mel or MFCC")};

@@ -347,18 +347,21 @@ torch::Tensor gammatonegram(const torch::Tensor& signal, double sample_rate, con
 // FFT approximation
 
 torch::Tensor fftGammatonegram(const torch::Tensor& signal, const torch::Tensor& weights,
-                               const torch::Tensor& window, const GammatoneSettings& s) {
+                               const torch::Tensor& window, const GammatoneSettings& s,
+                               const BandedFilterbank* banded) {
     const int64_t n = signal.size(-1);
     if (n < s.n_fft)
         throw std::invalid_argument("the signal (" + std::to_string(n) +
                                     " samples) is shorter than n_fft = " + std::to_string(s.n_fft) +
                                     ": there is no complete frame");
-    return fftBands(framesToPower(signal, window, fftFrameSettings(s)), weights, s);
+    return fftBands(framesToPower(signal, window, fftFrameSettings(s)), weights, s, banded);
 }
 
 torch::Tensor fftBands(const torch::Tensor& magnitude, const torch::Tensor& weights,
-                       const GammatoneSettings& s) {
-    auto bands = torch::matmul(weights, magnitude) / static_cast<double>(s.n_fft);
+                       const GammatoneSettings& s, const BandedFilterbank* banded) {
+    auto bands = banded && cpuFastPath(magnitude) ? cpuApplyFilterbank(*banded, magnitude)
+                                                  : torch::matmul(weights, magnitude);
+    bands /= static_cast<double>(s.n_fft);
     return s.power == 1.0 ? bands : bands.pow(s.power);
 }
 

@@ -72,22 +72,28 @@ protected:
         const auto& x = audioTensor(audio, "audio");
         const double sr = requireSampleRate(audio, "audio");
         checkBandRange(sr, settings_.fmin, settings_.fmax);
-        auto bands = fft_ ? fftGammatonegram(x, weights(x, sr), window(x), settings_)
+        auto bands = fft_ ? fftGammatonegram(x, weights(x, sr), window(x), settings_, banded(x, sr))
                           : gammatonegram(x, sr, settings_);
         return {{"gammatone", spectrumValue(audio, bands, settings_.hop_length)}};
     }
 
     void onPrepareStream(const StreamSpec&) override { onResetStream(); }
-    Ports runBlock(const Ports& in) override {
+    Ports runBlock(const Ports& in) override { return block(in, false); }
+    Ports runFinish(const Ports& in) override { return block(in, true); }
+    Ports block(const Ports& in, bool end) {
         const Value& audio = input(in, "audio");
         const auto& x = audioTensor(audio, "audio");
         const double sr = requireSampleRate(audio, "audio");
         checkBandRange(sr, settings_.fmin, settings_.fmax);
         torch::Tensor bands;
-        if (fft_)
-            bands = fftBands(frames_.push(x, window(x)), weights(x, sr), settings_);
-        else
+        if (fft_) {
+            auto frames = frames_.push(x, window(x));
+            if (end) // frames are not centred: the end completes none, but the stream must be whole
+                frames = torch::cat({frames, frames_.finish(window(x))}, -1);
+            bands = fftBands(frames, weights(x, sr), settings_, banded(x, sr));
+        } else {
             bands = iir_.push(x, sr);
+        }
         return {{"gammatone", spectrumValue(audio, bands, settings_.hop_length)}};
     }
     void onResetStream() override {
@@ -101,6 +107,16 @@ private:
         return weights_.get(like.options(), sr, settings_.n_fft,
                             [&] { return gammatoneFftWeights(sr, settings_); });
     }
+    /** The FFT weights as a banded filterbank, for float32 CPU audio (see fftBands); null otherwise. */
+    const BandedFilterbank* banded(const torch::Tensor& like, double sr) {
+        if (!cpuFastPath(like))
+            return nullptr;
+        if (banded_sr_ != sr) {
+            banded_ = BandedFilterbank::fromDense(weights(like, sr));
+            banded_sr_ = sr;
+        }
+        return &banded_;
+    }
     const torch::Tensor& window(const torch::Tensor& like) {
         return windows_.get(like.options(), 0.0, settings_.n_fft,
                             [&] { return specgramWindow(settings_.n_fft, settings_.win_length); });
@@ -112,6 +128,8 @@ private:
     StftStream frames_;
     ConstantCache weights_;
     ConstantCache windows_;
+    BandedFilterbank banded_;
+    double banded_sr_ = 0.0;
 };
 
 } // namespace

@@ -14,11 +14,15 @@ torch::Tensor LogMelAnalysis::offline(const torch::Tensor& audio, double sample_
     return powerToDb(spectrogram(audio, window(audio), stft_, &filterbank(sample_rate)), db_);
 }
 
-torch::Tensor LogMelAnalysis::push(const torch::Tensor& block, double sample_rate) {
+torch::Tensor LogMelAnalysis::push(const torch::Tensor& block, double sample_rate, bool end) {
     checkMelRange(sample_rate, mel_);
     DbSettings unclipped = db_;
     unclipped.top_db.reset();
-    return powerToDb(stream_.push(block, window(block), &filterbank(sample_rate)), unclipped);
+    const Filterbank& mel = filterbank(sample_rate);
+    auto power = stream_.push(block, window(block), &mel);
+    if (end)
+        power = torch::cat({power, stream_.finish(window(block), &mel)}, -1);
+    return powerToDb(power, unclipped);
 }
 
 const torch::Tensor& LogMelAnalysis::window(const torch::Tensor& like) {

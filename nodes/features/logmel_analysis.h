@@ -30,10 +30,11 @@ public:
     torch::Tensor offline(const torch::Tensor& audio, double sample_rate);
 
     /**
-     * The log-mel frames that the next block of a stream completes (see StftStream). top_db is not
-     * applied: the caller refuses to stream with it, since a stream never sees the clip's maximum.
+     * The log-mel frames that the next block of a stream completes (see StftStream), and with `end` also
+     * those that the end of the signal completes. top_db is not applied: a stream never sees the clip's
+     * maximum, so the caller refuses to stream with it or defers it (StreamSpec::defer_top_db).
      */
-    torch::Tensor push(const torch::Tensor& block, double sample_rate);
+    torch::Tensor push(const torch::Tensor& block, double sample_rate, bool end = false);
     /** Forgets the stream's past. */
     void reset() { stream_.reset(); }
     /** The stream's look-ahead in samples, that of features.stft. */

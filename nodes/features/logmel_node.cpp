@@ -19,15 +19,19 @@ protected:
         return {{"logmel", spectrumValue(audio, std::move(db), analysis_.stft().hop_length)}};
     }
 
-    void onPrepareStream(const StreamSpec&) override {
-        if (analysis_.db().top_db)
+    void onPrepareStream(const StreamSpec& spec) override {
+        if (analysis_.db().top_db && !spec.defer_top_db)
             throw topDbStreamError(*this, *analysis_.db().top_db);
         analysis_.reset();
     }
-    Ports runBlock(const Ports& in) override {
+    Ports runBlock(const Ports& in) override { return block(in, false); }
+    Ports runFinish(const Ports& in) override { return block(in, true); }
+    Ports block(const Ports& in, bool end) {
         const Value& audio = input(in, "audio");
-        auto db = analysis_.push(audioTensor(audio, "audio"), requireSampleRate(audio, "audio"));
-        return {{"logmel", spectrumValue(audio, std::move(db), analysis_.stft().hop_length)}};
+        auto db = analysis_.push(audioTensor(audio, "audio"), requireSampleRate(audio, "audio"), end);
+        Value v = spectrumValue(audio, std::move(db), analysis_.stft().hop_length);
+        v.pending_top_db = analysis_.db().top_db; // unclipped: the consumer clips (defer_top_db)
+        return {{"logmel", v}};
     }
     void onResetStream() override { analysis_.reset(); }
     int64_t latency() const override { return analysis_.latency(); }

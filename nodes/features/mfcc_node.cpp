@@ -30,14 +30,16 @@ protected:
     // Whether the input is audio (and so whether top_db applies and the stft's latency counts) shows
     // only with the first block: a node is not told what its input is connected to.
     void onPrepareStream(const StreamSpec&) override { onResetStream(); }
-    Ports runBlock(const Ports& in) override {
+    Ports runBlock(const Ports& in) override { return block(in, false); }
+    Ports runFinish(const Ports& in) override { return block(in, true); }
+    Ports block(const Ports& in, bool end) {
         const Value& v = input(in, "input");
         audio_input_ = isAudio(v);
         if (!*audio_input_)
             return {{"mfcc", melValue(v)}};
         if (analysis_.db().top_db)
             throw topDbStreamError(*this, *analysis_.db().top_db);
-        auto db = analysis_.push(audioTensor(v, "input"), requireSampleRate(v, "input"));
+        auto db = analysis_.push(audioTensor(v, "input"), requireSampleRate(v, "input"), end);
         return {{"mfcc", spectrumValue(v, cepstrum(db), analysis_.stft().hop_length)}};
     }
     void onResetStream() override {

@@ -20,11 +20,18 @@ protected:
         return {{"db", power.withTensor(powerToDb(power.tensor, settings_))}};
     }
 
-    void onPrepareStream(const StreamSpec&) override {
-        if (settings_.top_db)
+    void onPrepareStream(const StreamSpec& spec) override {
+        if (settings_.top_db && !spec.defer_top_db)
             throw topDbStreamError(*this, *settings_.top_db);
     }
-    Ports runBlock(const Ports& in) override { return run(in); }
+    Ports runBlock(const Ports& in) override {
+        const Value& power = input(in, "power");
+        DbSettings unclipped = settings_;
+        unclipped.top_db.reset();
+        Value v = power.withTensor(powerToDb(power.tensor, unclipped));
+        v.pending_top_db = settings_.top_db; // unclipped: the consumer clips (defer_top_db)
+        return {{"db", v}};
+    }
 
 private:
     DbSettings settings_;

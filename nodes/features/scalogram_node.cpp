@@ -70,12 +70,16 @@ protected:
     }
 
     void onPrepareStream(const StreamSpec&) override { stream_.reset(); }
-    Ports runBlock(const Ports& in) override {
+    Ports runBlock(const Ports& in) override { return block(in, false); }
+    Ports runFinish(const Ports& in) override { return block(in, true); }
+    Ports block(const Ports& in, bool end) {
         const Value& audio = input(in, "audio");
         const auto& x = audioTensor(audio, "audio");
         const double sr = requireSampleRate(audio, "audio");
         checkWaveletRange(sr, wavelets_);
         auto power = stream_.push(x, window(x));
+        if (end)
+            power = torch::cat({power, stream_.finish(window(x))}, -1);
         return {{"scalogram",
                  spectrumValue(audio, torch::matmul(filterbank(power, sr), power), stft_.hop_length)}};
     }

@@ -114,6 +114,29 @@ namespace {
 int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 } // namespace
 
+torch::Tensor centreTail(const torch::Tensor& last, int64_t n, const StftSettings& s) {
+    const int64_t p = s.padding();
+    if (s.pad_mode == PadMode::Constant || p == 0)
+        return torch::zeros(withTail(leadingSizes(last), {p}), last.options());
+    if (last.size(-1) != std::min(n, p + 1))
+        throw std::invalid_argument("centreTail needs the last min(n, n_fft/2 + 1) samples of the signal");
+    if (n <= p) // reflecting back and forth: `last` is the whole (short) signal
+        return padSignal(last, p, p, PadMode::Reflect).narrow(-1, p + n, p);
+    // librosa 0.10 pads the head and the tail separately unless their frames overlap; the tail is then the
+    // mirror of the stretch that its frames cover, from sample tail_k*hop - n_fft/2 on. That equals the
+    // mirror of the whole signal unless the stretch is at most n_fft/2 long (e.g. hop = n_fft/2 and a
+    // multiple of hop samples), where the last padded samples wrap around within the stretch. Either way
+    // only the last p + 1 samples are mirrored, which is what lets a stream end like the offline STFT.
+    const int64_t start_k = (p + s.hop_length - 1) / s.hop_length;
+    const int64_t tail_k = floorDiv(n + p - s.n_fft, s.hop_length) + 1;
+    const int64_t stretch = tail_k * s.hop_length - p;
+    const bool tail_frames = stretch + s.n_fft <= n + p;
+    if (tail_k <= start_k || !tail_frames || n - stretch > p)
+        return padSignal(last, 0, p, PadMode::Reflect).narrow(-1, p + 1, p);
+    const int64_t kept = n - stretch; // <= p samples: the end of `last`
+    return padSignal(last.narrow(-1, p + 1 - kept, kept), 0, p, PadMode::Reflect).narrow(-1, kept, p);
+}
+
 std::pair<torch::Tensor, torch::Tensor> centrePadEdges(const torch::Tensor& signal, const StftSettings& s) {
     const int64_t p = s.padding();
     const int64_t n = signal.size(-1);
@@ -127,21 +150,7 @@ std::pair<torch::Tensor, torch::Tensor> centrePadEdges(const torch::Tensor& sign
     }
     // Mirroring p samples needs only the p + 1 samples at that end.
     auto head = padSignal(signal.narrow(-1, 0, p + 1), p, 0, PadMode::Reflect).narrow(-1, 0, p);
-    // librosa 0.10 pads the head and the tail separately unless their frames overlap; the tail is then the
-    // mirror of the stretch that its frames cover, from sample tail_k*hop - n_fft/2 on. That equals the
-    // mirror of the whole signal unless the stretch is at most n_fft/2 long (e.g. hop = n_fft/2 and a
-    // multiple of hop samples), where the last padded samples wrap around within the stretch.
-    const int64_t start_k = (p + s.hop_length - 1) / s.hop_length;
-    const int64_t tail_k = floorDiv(n + p - s.n_fft, s.hop_length) + 1;
-    const int64_t stretch = tail_k * s.hop_length - p;
-    const bool tail_frames = stretch + s.n_fft <= n + p;
-    torch::Tensor tail;
-    if (tail_k <= start_k || !tail_frames || n - stretch > p)
-        tail = padSignal(signal.narrow(-1, n - p - 1, p + 1), 0, p, PadMode::Reflect).narrow(-1, p + 1, p);
-    else
-        tail = padSignal(signal.narrow(-1, stretch, n - stretch), 0, p, PadMode::Reflect)
-                   .narrow(-1, n - stretch, p);
-    return {head, tail};
+    return {head, centreTail(signal.narrow(-1, n - p - 1, p + 1), n, s)};
 }
 
 torch::Tensor centrePad(const torch::Tensor& signal, const StftSettings& s) {
@@ -186,6 +195,7 @@ int64_t StftStream::latency() const {
 
 void StftStream::reset() {
     pending_ = torch::Tensor();
+    last_ = torch::Tensor();
     received_ = 0;
     next_frame_ = 0;
     skip_ = 0;
@@ -201,6 +211,11 @@ torch::Tensor StftStream::push(const torch::Tensor& block, const torch::Tensor& 
                                     " does not continue the stream, whose blocks had the leading sizes " +
                                     shapeText(leadingSizes(pending_)) + "; reset the stream to change them");
     received_ += block.size(-1);
+    if (s.center && s.pad_mode == PadMode::Reflect) { // the end's mirror needs the last p + 1 samples
+        last_ = last_.defined() ? torch::cat({last_, block}, -1) : block;
+        const int64_t keep = std::min(last_.size(-1), s.padding() + 1);
+        last_ = last_.narrow(-1, last_.size(-1) - keep, keep);
+    }
     torch::Tensor fresh = block;
     if (skip_ > 0) { // hop > n_fft: samples between frames are never used
         const int64_t dropped = std::min(skip_, fresh.size(-1));
@@ -233,6 +248,32 @@ torch::Tensor StftStream::push(const torch::Tensor& block, const torch::Tensor& 
     skip_ = std::max<int64_t>(0, consumed - have);
     pending_ = pending_.narrow(-1, std::min(consumed, have), have - std::min(consumed, have));
     next_frame_ = ready;
+    return frames;
+}
+
+torch::Tensor StftStream::finish(const torch::Tensor& window, const Filterbank* filterbank) {
+    const auto& s = settings_;
+    if (!pending_.defined())
+        throw std::invalid_argument("the stream ended before its first sample: there is nothing to analyse");
+    const int64_t rows = filterbank ? filterbank->banded.rows : s.bins();
+    const int64_t total = stftFrameCount(received_, s);
+    auto none = [&] { return torch::empty(withTail(leadingSizes(pending_), {rows, 0}), pending_.options()); };
+    if (!head_padded_) { // a signal shorter than the reflection needs: pending_ is all of it
+        next_frame_ = total;
+        return total > 0 ? framesToPower(centrePad(pending_, s), window, s, filterbank) : none();
+    }
+    const int64_t count = total - next_frame_;
+    if (count <= 0)
+        return none();
+    auto tail = centreTail(last_.defined() ? last_ : pending_.narrow(-1, 0, 0), received_, s);
+    if (skip_ > 0)
+        tail =
+            tail.narrow(-1, std::min(skip_, tail.size(-1)), tail.size(-1) - std::min(skip_, tail.size(-1)));
+    auto padded = torch::cat({pending_, tail}, -1);
+    auto frames =
+        framesToPower(padded.narrow(-1, 0, (count - 1) * s.hop_length + s.n_fft), window, s, filterbank);
+    next_frame_ = total;
+    pending_ = padded.narrow(-1, 0, 0);
     return frames;
 }
 

@@ -94,6 +94,12 @@ std::pair<torch::Tensor, torch::Tensor> centrePadEdges(const torch::Tensor& sign
                                                        const StftSettings& settings);
 
 /**
+ * The samples centrePad puts after a signal of `n` samples whose last min(n, n_fft/2 + 1) samples are
+ * `last`: all the tail padding needs, so a stream can end like the offline STFT.
+ */
+torch::Tensor centreTail(const torch::Tensor& last, int64_t n, const StftSettings& settings);
+
+/**
  * Frames librosa.stft produces for a signal of `n_samples`: 1 + (n_samples + 2*padding - n_fft) / hop,
  * or 0 when the (padded) signal is shorter than one window.
  */
@@ -142,12 +148,18 @@ public:
      */
     torch::Tensor push(const torch::Tensor& block, const torch::Tensor& window,
                        const Filterbank* filterbank = nullptr);
+    /**
+     * The end of the signal: the frames that its end padding completes (zeros, or the mirror of its last
+     * samples, as the offline STFT pads), so that all the pushed frames and these equal the offline ones.
+     */
+    torch::Tensor finish(const torch::Tensor& window, const Filterbank* filterbank = nullptr);
     /** Forgets the past: the next block starts a new signal. */
     void reset();
 
 private:
     StftSettings settings_;
     torch::Tensor pending_;    ///< padded signal from the first sample of the next frame on
+    torch::Tensor last_;       ///< the signal's last n_fft/2 + 1 samples (centred, reflect padding)
     int64_t received_ = 0;     ///< samples of the signal received so far
     int64_t next_frame_ = 0;   ///< index of the next frame to produce
     int64_t skip_ = 0;         ///< samples still to drop before the next frame (hop > n_fft)

@@ -21,10 +21,15 @@ protected:
     }
 
     void onPrepareStream(const StreamSpec&) override { stream_.reset(); }
-    Ports runBlock(const Ports& in) override {
+    Ports runBlock(const Ports& in) override { return block(in, false); }
+    Ports runFinish(const Ports& in) override { return block(in, true); }
+    Ports block(const Ports& in, bool end) {
         const Value& audio = input(in, "audio");
         const auto& x = audioTensor(audio, "audio");
-        return {{"spectrum", spectrumValue(audio, stream_.push(x, window(x)), settings_.hop_length)}};
+        auto frames = stream_.push(x, window(x));
+        if (end)
+            frames = torch::cat({frames, stream_.finish(window(x))}, -1);
+        return {{"spectrum", spectrumValue(audio, frames, settings_.hop_length)}};
     }
     void onResetStream() override { stream_.reset(); }
     int64_t latency() const override { return stream_.latency(); }

@@ -18,6 +18,17 @@ void ClassifierNode::adopt(std::shared_ptr<torch::nn::Module> network) {
 
 Ports ClassifierNode::run(const Ports& inputs) {
     const Value& in = input(inputs, "in");
+    const auto lead = in.tensor.sizes().slice(0, in.tensor.dim() - item_dims_).vec();
+    auto shape = lead;
+    shape.push_back(n_classes_);
+    return {{"logits", logitsValue(in, forward(folded(in)).reshape(shape), item_dims_, class_names_)}};
+}
+
+Value ClassifierNode::logits(const Value& in, torch::Tensor logits) const {
+    return logitsValue(in, std::move(logits), item_dims_, class_names_);
+}
+
+torch::Tensor ClassifierNode::folded(const Value& in) const {
     const auto& x = in.tensor;
     if (x.dim() < item_dims_ + 1)
         throw std::invalid_argument("input 'in' has shape " + shapeText(x.sizes()) + "; expected " +
@@ -27,14 +38,10 @@ Ports ClassifierNode::run(const Ports& inputs) {
                                     std::string(c10::toString(x.scalar_type())));
     const auto item = x.sizes().slice(x.dim() - item_dims_);
     checkItem(item);
-    const auto lead = x.sizes().slice(0, x.dim() - item_dims_).vec();
     std::vector<int64_t> folded{-1};
     folded.insert(folded.end(), item.begin(), item.end());
     const auto dtype = network_->parameters().front().scalar_type();
-    auto logits = forward(x.reshape(folded).to(dtype));
-    auto shape = lead;
-    shape.push_back(n_classes_);
-    return {{"logits", logitsValue(in, logits.reshape(shape), item_dims_, class_names_)}};
+    return x.reshape(folded).to(dtype);
 }
 
 Value logitsValue(const Value& input, torch::Tensor logits, int64_t item_dims,

@@ -33,6 +33,11 @@ protected:
     Ports run(const Ports& inputs) override;
     torch::nn::Module* trainableModule() override { return network_.get(); }
 
+    /** The input checked and folded as `run` does: [N, item...] in the parameters' dtype. */
+    torch::Tensor folded(const Value& in) const;
+    /** `logits` [N, class] of a [N, item...] input like `in`, as the logits value `run` gives. */
+    Value logits(const Value& in, torch::Tensor logits) const;
+
 private:
     int64_t item_dims_;
     int64_t n_classes_;

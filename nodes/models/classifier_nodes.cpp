@@ -4,6 +4,8 @@
 #include "nodes/models/model_params.h"
 #include "nodes/models/networks.h"
 
+#include "graph/segments.h"
+
 #include <stdexcept>
 #include <utility>
 
@@ -35,12 +37,13 @@ protected:
         adopt(net_.ptr());
     }
     torch::Tensor forward(const torch::Tensor& items) override { return net_->forward(items); }
+    Network& network() { return net_; }
 
 private:
     Network net_;
 };
 
-class Cnn9Node : public NetworkNode<Cnn9> {
+class Cnn9Node : public NetworkNode<Cnn9>, public SegmentTrunk {
 public:
     explicit Cnn9Node(const NodeContext& ctx)
         : NetworkNode(ctx, 3,
@@ -50,6 +53,19 @@ public:
                            ctx.params.text("frame_pooling") == "mean+max" ? FramePooling::MeanPlusMax
                                                                           : FramePooling::Max)),
           in_channels_(ctx.params.integer("in_channels")), norm_bins_(ctx.params.integer("norm_bins")) {}
+
+    // Segmented runs: the convolutions once over the stream, the pooling over time and the classifier per
+    // segment (graph/segments.h).
+    int64_t trunkStride() const override { return Cnn9Impl::kTrunkStride; }
+    int64_t trunkMargin() const override { return Cnn9Impl::kTrunkMargin; }
+    torch::Tensor trunk(const Value& frames) override {
+        torch::NoGradGuard no_grad;
+        return network()->trunk(folded(frames));
+    }
+    Ports head(const torch::Tensor& trunk_frames, const Value& like) override {
+        torch::NoGradGuard no_grad;
+        return {{"logits", logits(like, network()->head(trunk_frames))}};
+    }
 
 protected:
     void checkItem(torch::IntArrayRef item) const override {

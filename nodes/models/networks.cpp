@@ -20,7 +20,9 @@ Cnn9Impl::Cnn9Impl(int64_t in_channels, std::vector<int64_t> widths, int64_t n_c
     initKong(*this);
 }
 
-torch::Tensor Cnn9Impl::forward(torch::Tensor x) {
+torch::Tensor Cnn9Impl::forward(torch::Tensor x) { return head(trunk(std::move(x))); }
+
+torch::Tensor Cnn9Impl::trunk(torch::Tensor x) {
     if (bn0_) // bins as batch-norm channels: each bin is scaled by its own statistics, as PANNs' bn0
         x = batchNorm(bn0_, x.transpose(1, 2)).transpose(1, 2);
     x = preferredLayout(x);
@@ -29,7 +31,10 @@ torch::Tensor Cnn9Impl::forward(torch::Tensor x) {
         if (i + 1 < blocks_.size()) // Kong's fourth pooling is 1×1: the identity
             x = F::avg_pool2d(x, F::AvgPool2dFuncOptions(2));
     }
-    x = x.mean(/*dim=*/2);                     // over bins
+    return x.mean(/*dim=*/2); // over bins
+}
+
+torch::Tensor Cnn9Impl::head(torch::Tensor x) {
     if (pooling_ == FramePooling::MeanPlusMax) // the mean keeps what a texture (rain, waves) holds throughout
         x = std::get<0>(x.max(/*dim=*/2)) + x.mean(/*dim=*/2);
     else

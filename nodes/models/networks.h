@@ -25,6 +25,16 @@ public:
     Cnn9Impl(int64_t in_channels, std::vector<int64_t> widths, int64_t n_classes, double dropout,
              int64_t norm_bins = 0, FramePooling pooling = FramePooling::Max);
     torch::Tensor forward(torch::Tensor x);
+    /**
+     * The convolutional trunk, the network up to its pooling over time: [N, channel, bin, frame] ->
+     * [N, width, frame / 8], the last block's maps averaged over bins. Each output frame depends on the
+     * input frames within kTrunkMargin of its 8, so a long stream's trunk can be computed in chunks.
+     */
+    torch::Tensor trunk(torch::Tensor x);
+    /** The rest: pooling over the trunk's frames [N, width, frames], dropout, the classifier: logits. */
+    torch::Tensor head(torch::Tensor frames);
+    static constexpr int64_t kTrunkStride = 8;  ///< three 2x2 average poolings
+    static constexpr int64_t kTrunkMargin = 48; ///< >= the receptive field's reach (+-44 frames), in strides
 
 private:
     torch::nn::BatchNorm2d bn0_{nullptr};

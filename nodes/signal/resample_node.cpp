@@ -76,6 +76,17 @@ protected:
         return {{"audio", resampled(audio, out)}};
     }
 
+    Ports runFinish(const Ports& in) override {
+        Ports last = runBlock(in);
+        if (!stream_) // the same rate, or no block at all
+            return last;
+        const Value& audio = last.at("audio");
+        const int64_t batch = audio.tensor.size(0), channels = audio.tensor.size(1);
+        auto rest = stream_->finish();
+        rest =
+            rest.view({batch, channels, rest.size(1)}).to(audio.tensor.device(), audio.tensor.scalar_type());
+        return {{"audio", audio.withTensor(torch::cat({audio.tensor, rest}, -1))}};
+    }
     void onResetStream() override { stream_.reset(); }
     int64_t latency() const override { return latency_; }
 

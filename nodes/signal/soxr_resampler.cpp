@@ -172,8 +172,8 @@ int64_t ResampleStream::measureLatency(double from_rate, double to_rate, Resampl
 
 ResampleStream::ResampleStream(double from_rate, double to_rate, ResampleQuality quality, int64_t channels,
                                torch::ScalarType dtype)
-    : soxr_(std::make_unique<Soxr>()), ratio_(to_rate / from_rate), channels_(channels),
-      dtype_(workingType(dtype)), latency_(measureLatency(from_rate, to_rate, quality)) {
+    : soxr_(std::make_unique<Soxr>()), from_rate_(from_rate), to_rate_(to_rate), ratio_(to_rate / from_rate),
+      channels_(channels), dtype_(workingType(dtype)), latency_(measureLatency(from_rate, to_rate, quality)) {
     if (channels < 1)
         throw std::invalid_argument("a resampling stream needs at least one channel");
     soxr_->handle = createSoxr(from_rate, to_rate, quality, channels, dtype_);
@@ -219,6 +219,32 @@ torch::Tensor ResampleStream::push(const torch::Tensor& block) {
     held_ = held_.narrow(1, now, held_.size(1) - now);
     released_ += now;
     return released;
+}
+
+torch::Tensor ResampleStream::finish() {
+    std::vector<torch::Tensor> parts{held_};
+    const int64_t capacity = 1 << 14;
+    for (;;) { // a null input tells libsoxr the signal has ended: it drains its filter, as soxr_oneshot does
+        auto out = torch::empty({channels_, capacity}, held_.options());
+        auto out_rows = rowPointers<void*>(out);
+        size_t out_done = 0;
+        soxr_error_t error = soxr_process(soxr_->handle, nullptr, 0, nullptr, out_rows.data(),
+                                          static_cast<size_t>(capacity), &out_done);
+        if (error)
+            throw std::runtime_error(std::string("libsoxr failed while flushing a stream: ") + error);
+        parts.push_back(out.narrow(1, 0, static_cast<int64_t>(out_done)));
+        if (out_done == 0)
+            break;
+    }
+    auto rest = torch::cat(parts, 1);
+    // As resampleSignal: cut, or zero-padded, to the length librosa gives.
+    const int64_t due = std::max<int64_t>(0, resampledLength(received_, from_rate_, to_rate_) - released_);
+    auto tail = torch::zeros({channels_, due}, held_.options());
+    const int64_t have = std::min(due, rest.size(1));
+    tail.narrow(1, 0, have).copy_(rest.narrow(1, 0, have));
+    held_ = held_.narrow(1, 0, 0);
+    released_ += due;
+    return tail;
 }
 
 } // namespace avgraph::nodes

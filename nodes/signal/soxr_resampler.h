@@ -50,7 +50,7 @@ torch::Tensor resampleSignal(const torch::Tensor& signal, double from_rate, doub
  * latency is the largest delay libsoxr reports (soxr_delay, converted to input samples) while it is fed
  * silence one sample at a time for 2^17 samples, plus 2 samples of margin for the fractional phases
  * that probe did not meet; it depends only on the rates and the quality. The tail that only a flush
- * would give is never released: a stream has no end.
+ * gives comes from `finish`, at the end of the signal.
  */
 class ResampleStream {
 public:
@@ -64,6 +64,11 @@ public:
     int64_t latency() const { return latency_; }
     /** Appends `block` [channels, n] (any n >= 0) and returns the output now released, [channels, m]. */
     torch::Tensor push(const torch::Tensor& block);
+    /**
+     * The end of the signal: flushes libsoxr and returns the rest of the offline result, so that all the
+     * pushed output and this have resampledLength(samples pushed) samples, as resampleSignal gives.
+     */
+    torch::Tensor finish();
 
     int64_t channels() const { return channels_; }
     torch::ScalarType dtype() const { return dtype_; }
@@ -74,6 +79,7 @@ public:
 private:
     struct Soxr;
     std::unique_ptr<Soxr> soxr_;
+    double from_rate_, to_rate_;
     double ratio_;
     int64_t channels_;
     torch::ScalarType dtype_;

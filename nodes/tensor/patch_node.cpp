@@ -26,11 +26,7 @@ protected:
         int64_t patches = 0;
         torch::Tensor source = x;
         if (pad_) {
-            // Up to the first patch that reaches the last frame, but none that starts past the end (hop >
-            // length).
-            patches = frames <= length_
-                          ? 1
-                          : std::min(1 + (frames - length_ + hop_ - 1) / hop_, (frames + hop_ - 1) / hop_);
+            patches = patchCount(frames);
             const int64_t needed = (patches - 1) * hop_ + length_;
             if (needed > frames) {
                 auto sizes = x.sizes().vec();
@@ -49,8 +45,8 @@ protected:
 
     void onPrepareStream(const StreamSpec&) override { onResetStream(); }
 
-    // Patches are released as soon as their last frame has arrived; the padding of the last one is never
-    // reached, since a stream has no end.
+    // Patches are released as soon as their last frame has arrived; the padded ones at the end of the
+    // stream come from runFinish.
     Ports runBlock(const Ports& in) override {
         const Value& v = input(in, "in");
         const auto& x = checked(v.tensor);
@@ -72,6 +68,26 @@ protected:
         pending_ = pending_.narrow(-1, drop, pending_.size(-1) - drop);
         pending_start_ += drop;
         return {{"out", patched(v, out)}};
+    }
+
+    // With padding, the end releases the patches that reach past the last frame, padded as offline.
+    Ports runFinish(const Ports& in) override {
+        Ports last = runBlock(in);
+        if (!pad_ || !pending_.defined())
+            return last;
+        const int64_t frames = pending_start_ + pending_.size(-1);
+        const int64_t done = next_start_ / hop_;
+        const int64_t total = patchCount(frames);
+        if (total <= done)
+            return last;
+        auto source = pending_.narrow(-1, next_start_ - pending_start_, frames - next_start_);
+        auto sizes = source.sizes().vec();
+        sizes.back() = (total - done - 1) * hop_ + length_ - source.size(-1);
+        source = torch::cat({source, torch::full(sizes, pad_value_, source.options())}, -1);
+        const Value& out = last.at("out");
+        auto rest = cut(source, 0, total - done).to(out.tensor.device());
+        next_start_ = total * hop_;
+        return {{"out", out.withTensor(torch::cat({out.tensor, rest}, 1))}};
     }
 
     void onResetStream() override {
@@ -96,6 +112,14 @@ private:
             throw std::invalid_argument("input 'in' must be laid out as [batch, ..., bin, frame], got " +
                                         shapeText(x));
         return x;
+    }
+
+    /** Patches of padding "pad" over `frames`: up to the first that reaches the last frame, but none that
+     *  starts past the end (hop > length). */
+    int64_t patchCount(int64_t frames) const {
+        return frames <= length_
+                   ? 1
+                   : std::min(1 + (frames - length_ + hop_ - 1) / hop_, (frames + hop_ - 1) / hop_);
     }
 
     /** `patches` windows of `length` frames every `hop` from frame `first`: [batch, patch, ..., length]. */

@@ -157,9 +157,11 @@ TEST_CASE("features.gammatone streams the offline frames after its latency", "[n
             const double peak = offline.abs().max().item<double>();
             const double err = (streamed - offline).abs().max().item<double>();
             INFO("max|streamed - offline| / max " << err / peak);
-            CHECK(err <= 1e-6 * peak);
-            if (c.params.value("method", "iir") == "iir")
-                CHECK(torch::equal(streamed, offline)); // same operations in the same order
+            // Both methods compute each frame with the same operations in the same order, whatever the
+            // blocks: the IIR filters sample by sample, the FFT method with one FFTW plan per size and the
+            // banded weights summed in a fixed order (a BLAS matmul's order depends on the CPU and on the
+            // number of frames; it missed 1e-6 of the maximum on an AMD EPYC).
+            CHECK(torch::equal(streamed, offline));
             node->resetStream();
         }
     }

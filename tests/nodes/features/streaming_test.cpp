@@ -147,3 +147,151 @@ TEST_CASE("tensor.concat streams branches of different latencies frame by frame"
     checkEqualsOffline(streamed, offline, audio.tensor.size(-1), 1024,
                        512); // the slower branch sets the pace
 }
+
+namespace {
+
+/**
+ * `input` in random blocks of 1..max_block through `node` (seeded), then finishStream with an empty last
+ * block: the whole stream, joined along the frames (or the patches, which tensor.patch stacks after the
+ * batch).
+ */
+torch::Tensor streamToEnd(Node& node, const std::string& in, const std::string& out, const Value& input,
+                          uint32_t seed, int64_t max_block = 4096) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int64_t> size(1, max_block);
+    std::vector<torch::Tensor> pieces;
+    int64_t axis = -1;
+    const int64_t n = input.tensor.size(-1);
+    for (int64_t at = 0; at <= n;) {
+        const int64_t len = at < n ? std::min(size(rng), n - at) : 0;
+        auto block = input.withTensor(input.tensor.narrow(-1, at, len));
+        const Value v =
+            at < n ? node.processBlock({{in, block}}).at(out) : node.finishStream({{in, block}}).at(out);
+        if (v.axis("patch") > 0)
+            axis = v.axis("patch");
+        pieces.push_back(v.tensor);
+        at += at < n ? len : 1;
+    }
+    return torch::cat(pieces, axis);
+}
+
+} // namespace
+
+TEST_CASE("a stream finished with finishStream equals the offline result, end frames included",
+          "[nodes][features][stream]") {
+    struct Case {
+        std::string type;
+        json params;
+        std::string out;
+    };
+    const std::vector<Case> cases{
+        {"features.stft", {{"n_fft", 1024}, {"hop_length", 512}}, "spectrum"},
+        {"features.stft", {{"n_fft", 1024}, {"hop_length", 256}, {"pad_mode", "reflect"}}, "spectrum"},
+        {"features.stft",
+         {{"n_fft", 1001}, {"hop_length", 300}, {"win_length", 800}, {"pad_mode", "reflect"}},
+         "spectrum"},
+        {"features.stft", {{"n_fft", 512}, {"hop_length", 700}, {"center", false}}, "spectrum"},
+        {"features.stft", {{"n_fft", 512}, {"hop_length", 700}, {"pad_mode", "reflect"}}, "spectrum"},
+        {"features.logmel",
+         {{"n_fft", 1024}, {"hop_length", 320}, {"n_mels", 64}, {"top_db", nullptr}},
+         "logmel"},
+        {"features.mfcc", {{"n_fft", 512}, {"hop_length", 160}, {"n_mfcc", 20}, {"top_db", nullptr}}, "mfcc"},
+        {"features.gammatone", {{"method", "fft"}, {"win_length", 300}, {"hop_length", 128}}, "gammatone"},
+        {"features.scalogram", json::object(), "scalogram"},
+        {"features.cqt", {{"method", "pseudo"}, {"n_bins", 48}}, "cqt"},
+        {"signal.resample", {{"sr", 11025}}, "audio"},
+        {"signal.resample", {{"sr", 44100}}, "audio"},
+    };
+    Value flute = flute16k();
+    // Lengths that end mid-hop, on a multiple of every hop (librosa's tail mirror wraps there), and a
+    // signal shorter than half an FFT (mirrored back and forth).
+    const std::vector<int64_t> lengths{40000, 38400, 300};
+    uint32_t seed = 40;
+    for (const auto& c : cases) {
+        for (int64_t n : lengths) {
+            INFO(c.type << " " << c.params.dump() << ", " << n << " samples");
+            if (c.params.value("center", true) == false && n < 512)
+                continue; // no frame at all, offline too
+            auto audio = flute.withTensor(flute.tensor.narrow(-1, 0, n));
+            auto node = test::makeNode(c.type, c.params);
+            const std::string in = c.type == "features.mfcc" ? "input" : "audio";
+            torch::Tensor offline;
+            try {
+                offline = node->process({{in, audio}}).at(c.out).tensor;
+            } catch (const Error&) {
+                continue; // too short for this node offline as well (the scalogram's and CQT's lowest bands)
+            }
+            node->prepareStream({16000.0, 1, 4096});
+            auto streamed = streamToEnd(*node, in, c.out, audio, seed++);
+            REQUIRE(streamed.sizes() == offline.sizes());
+            const double peak = offline.abs().max().item<double>();
+            CHECK((streamed - offline).abs().max().item<double>() <= 1e-5 * peak);
+        }
+    }
+}
+
+TEST_CASE("a top_db node streams its decibels unclipped when its consumer clips them at the end",
+          "[nodes][features][stream]") {
+    Value audio = flute16k();
+    for (const std::string type : {"features.logmel", "features.power_to_db"}) {
+        INFO(type);
+        auto node = type == "features.logmel"
+                        ? test::makeNode(type, {{"n_fft", 1024}, {"hop_length", 512}, {"top_db", 40.0}})
+                        : test::makeNode(type, {{"top_db", 40.0}});
+        const std::string in = type == "features.logmel" ? "audio" : "power";
+        const std::string out = type == "features.logmel" ? "logmel" : "db";
+        Value input = audio;
+        if (in == "power") // a power spectrogram to stream frame by frame
+            input = test::makeNode("features.stft", {{"n_fft", 1024}, {"hop_length", 512}})
+                        ->process({{"audio", audio}})
+                        .at("spectrum");
+        auto offline = node->process({{in, input}}).at(out).tensor;
+        StreamSpec spec{16000.0, 1, 4096};
+        CHECK_THROWS_WITH(node->prepareStream(spec), Catch::Contains("cannot stream with top_db = 40"));
+        spec.defer_top_db = true;
+        node->prepareStream(spec);
+        const int64_t n = input.tensor.size(-1);
+        auto first = node->processBlock({{in, input.withTensor(input.tensor.narrow(-1, 0, n / 2))}}).at(out);
+        REQUIRE(first.pending_top_db);
+        CHECK(*first.pending_top_db == 40.0);
+        auto last =
+            node->finishStream({{in, input.withTensor(input.tensor.narrow(-1, n / 2, n - n / 2))}}).at(out);
+        auto whole = torch::cat({first.tensor, last.tensor}, -1);
+        whole = torch::max(whole, whole.max() - 40.0); // what the consumer does at the end
+        REQUIRE(whole.sizes() == offline.sizes());
+        CHECK(torch::allclose(whole, offline, 0.0, 1e-5 * offline.abs().max().item<double>()));
+    }
+}
+
+TEST_CASE("features.delta and tensor.patch end their streams like the offline run",
+          "[nodes][features][stream]") {
+    torch::manual_seed(3);
+    Value frames;
+    frames.tensor = torch::randn({2, 1, 5, 203});
+    frames.kind = Kind::Spectrum;
+    frames.sample_rate = 16000.0;
+    frames.hop = 256;
+    frames.axes = {"batch", "channel", "bin", "frame"};
+    uint32_t seed = 90;
+    for (const json& params : {json{{"mode", "interp"}}, json{{"mode", "nearest"}, {"width", 5}},
+                               json{{"order", 2}, {"width", 7}}}) {
+        INFO("delta " << params.dump());
+        auto node = test::makeNode("features.delta", params);
+        auto offline = node->process({{"frames", frames}}).at("delta").tensor;
+        node->prepareStream({16000.0, 1, 64});
+        auto streamed = streamToEnd(*node, "frames", "delta", frames, seed++, 17);
+        REQUIRE(streamed.sizes() == offline.sizes());
+        CHECK(torch::allclose(streamed, offline, 0.0, 1e-5 * offline.abs().max().item<double>()));
+    }
+    for (const json& params : {json{{"length", 32}, {"hop", 16}, {"padding", "pad"}},
+                               json{{"length", 10}, {"hop", 30}, {"padding", "pad"}, {"pad_value", -3.0}},
+                               json{{"length", 32}, {"hop", 16}}}) {
+        INFO("patch " << params.dump());
+        auto node = test::makeNode("tensor.patch", params);
+        auto offline = node->process({{"in", frames}}).at("out").tensor;
+        node->prepareStream({16000.0, 1, 64});
+        auto streamed = streamToEnd(*node, "in", "out", frames, seed++, 23);
+        REQUIRE(streamed.sizes() == offline.sizes());
+        CHECK(torch::equal(streamed, offline));
+    }
+}
