@@ -335,26 +335,16 @@ bool Executor::trialBlock(const StreamSpec& spec, std::vector<char>& active,
     return false;
 }
 
-void Executor::prepareStream(const StreamSpec& spec) {
-    auto active = stepsFor({});
-    auto refusing = prepareSteps(spec, active);
-    if (!refusing.empty()) {
-        std::string text;
-        for (const auto& [s, why] : refusing) {
-            const auto& vx = graph_.vertex(plan_.steps()[s].vertex);
-            text += "\n  " + vx.id + " (" + vx.spec->type + "): " + why;
-        }
-        throw Error(graph_.preset().locate(""), "cannot stream this graph:" + text);
-    }
-    streamed_ = std::move(active);
-    stream_ends_.clear();
-    streaming_ = true;
-}
+void Executor::prepareStream(const StreamSpec& spec) { prepareActive(spec, stepsFor({}), {}); }
 
 void Executor::prepareStreamTo(const StreamSpec& spec, const std::vector<std::string>& ends) {
     if (ends.empty())
         throw std::invalid_argument("Executor::prepareStreamTo: no node to stream to");
-    auto active = stepsFor(ends);
+    prepareActive(spec, stepsFor(ends), ends);
+}
+
+void Executor::prepareActive(const StreamSpec& spec, std::vector<char> active,
+                             const std::vector<std::string>& ends) {
     auto refusing = prepareSteps(spec, active);
     if (!refusing.empty()) {
         std::string text;
@@ -362,7 +352,9 @@ void Executor::prepareStreamTo(const StreamSpec& spec, const std::vector<std::st
             const auto& vx = graph_.vertex(plan_.steps()[s].vertex);
             text += "\n  " + vx.id + " (" + vx.spec->type + "): " + why;
         }
-        throw Error(graph_.preset().locate(""), "cannot stream this far:" + text);
+        throw Error(graph_.preset().locate(""),
+                    std::string(ends.empty() ? "cannot stream this graph:" : "cannot stream this far:") +
+                        text);
     }
     streamed_ = std::move(active);
     stream_ends_ = ends;

@@ -92,6 +92,10 @@ private:
     Ports gather(size_t step, const std::vector<Ports>& produced) const;
     std::map<std::string, Value> collect(const std::vector<Ports>& produced) const;
     void checkInputs(const std::map<std::string, Value>& inputs) const;
+    /** Prepares the `active` steps to stream to `ends` (none: the outputs), or throws naming those that
+     * refuse. */
+    void prepareActive(const StreamSpec& spec, std::vector<char> active,
+                       const std::vector<std::string>& ends);
     /** Prepares the `active` steps; the reasons of those that refuse, by step. */
     std::map<size_t, std::string> prepareSteps(const StreamSpec& spec, const std::vector<char>& active);
     std::vector<Ports> streamSteps(const std::map<std::string, Value>& blocks, bool finish);

@@ -212,7 +212,7 @@ void SegmentedStream::pushTrunk(Cut& cut, const Value& frames, bool final) {
     const int64_t done = cut.received; // trunk frames so far
     // Trunk frame u needs the input frames up to (u + 1) * s + m, or the end.
     const int64_t end = final ? cut.input_received / s : std::max<int64_t>(0, (cut.input_received - m) / s);
-    if (end > done) {
+    if (end > done && (final || (end - done) * s >= spec_.trunk_chunk)) {
         const int64_t from = std::max<int64_t>(0, done * s - m); // a multiple of the stride
         const int64_t to = final ? cut.input_received : end * s + m;
         Value chunk = cut.input_like.withTensor(cut.input.narrow(-1, from - cut.input_start, to - from));

@@ -64,8 +64,14 @@ struct SegmentSpec {
     double length = 0.0; ///< seconds of input per segment
     double hop = 0.0;    ///< seconds between segment starts
     int64_t batch = 16;  ///< segments run through the offline part at once
-    bool share_trunk =
-        true; ///< split SegmentTrunk nodes: their trunk once over the stream, the head per segment
+    /** Split SegmentTrunk nodes: their trunk once over the stream, their head on each segment. */
+    bool share_trunk = true;
+    /**
+     * New input frames the shared trunk waits for before it runs (the end runs whatever is left). Each
+     * run also reads the trunk's margin on both sides again (CNN9: 48 frames each), so larger chunks
+     * cost less; smaller ones answer sooner (the plugin sets about one hop).
+     */
+    int64_t trunk_chunk = 2048;
 };
 
 /** Where a segment lies in the input. */

@@ -60,7 +60,11 @@ std::string topClasses(const Value& value, const torch::Tensor& clip, int k) {
 struct Failures {
     bool keep_going = false;
     size_t count = 0;
-    void add(const Error& e, ProgressBar& progress) {
+    /** An error of `input`, named in the message when it does not name a file already. */
+    void add(const Error& error, const InputFile& input, ProgressBar& progress) {
+        const Error e(error.where(),
+                      error.message() +
+                          (error.where().file.empty() ? " (input " + input.path.string() + ")" : ""));
         if (!keep_going)
             throw e;
         progress.finish();
@@ -108,18 +112,16 @@ bool runStreamed(const RunSettings& settings, LoadedGraph& loaded, const std::ve
                               << kindName(w.kind) << ", streamed)\n";
         } catch (const Error& e) {
             loaded.executor->resetStream();
-            failures.add(
-                Error(e.where(),
-                      e.message() + (e.where().file.empty() ? " (input " + f.path.string() + ")" : "")),
-                progress);
+            failures.add(e, f, progress);
         }
         progress.update(i + 1, f.path.filename().string());
     }
     progress.finish();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!single || settings.profile)
-        std::cout << "streamed " << done << " input(s), " << audio_seconds << " s of audio, to "
-                  << out.dir().string() << " in " << realTimeText(audio_seconds, seconds) << "\n";
+    if (!single)
+        std::cout << "wrote " << loaded.graph->preset().outputs().size() << " output(s) for " << done
+                  << " clip(s) to " << out.dir().string() << " in " << realTimeText(audio_seconds, seconds)
+                  << ", streamed\n";
     failures.check(files.size());
     return true;
 }
@@ -170,10 +172,7 @@ void runSegments(const RunSettings& settings, LoadedGraph& loaded, const std::ve
             // same for every input: stop.
             if (e.where().file == loaded.graph->preset().locate("").file)
                 throw;
-            failures.add(
-                Error(e.where(),
-                      e.message() + (e.where().file.empty() ? " (input " + f.path.string() + ")" : "")),
-                progress);
+            failures.add(e, f, progress);
         }
         progress.update(i + 1, f.path.filename().string());
     }
@@ -230,7 +229,9 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
         runSegments(settings, loaded, files, out, single);
         return;
     }
-    if (!audiovisual && !images && !settings.offline && runStreamed(settings, loaded, files, out, single))
+    // --profile times the nodes of offline runs.
+    if (!audiovisual && !images && !settings.offline && !settings.profile &&
+        runStreamed(settings, loaded, files, out, single))
         return;
     const int top = settings.top >= 0 ? settings.top : (single ? 3 : 0);
     ProgressBar progress(files.size(), !single && stderrIsTerminal());
@@ -374,7 +375,7 @@ void addRunCommand(CLI::App& app, const GlobalOptions& global) {
     cmd->add_option("--batch", settings->batch, "Clips of equal length per batch")
         ->default_val(8)
         ->check(CLI::Range(1, 4096));
-    cmd->add_flag("--profile", settings->profile, "Print the time spent in each node");
+    cmd->add_flag("--profile", settings->profile, "Print the time spent in each node (of an offline run)");
     cmd->add_flag("--serial", settings->serial,
                   "Run one node at a time instead of independent branches at once");
     cmd->add_option("--segment", settings->segment,

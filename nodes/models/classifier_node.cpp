@@ -18,10 +18,10 @@ void ClassifierNode::adopt(std::shared_ptr<torch::nn::Module> network) {
 
 Ports ClassifierNode::run(const Ports& inputs) {
     const Value& in = input(inputs, "in");
-    const auto lead = in.tensor.sizes().slice(0, in.tensor.dim() - item_dims_).vec();
-    auto shape = lead;
+    auto logits = forward(folded(in)); // checks the input's axes first
+    auto shape = in.tensor.sizes().slice(0, in.tensor.dim() - item_dims_).vec();
     shape.push_back(n_classes_);
-    return {{"logits", logitsValue(in, forward(folded(in)).reshape(shape), item_dims_, class_names_)}};
+    return {{"logits", logitsValue(in, logits.reshape(shape), item_dims_, class_names_)}};
 }
 
 Value ClassifierNode::logits(const Value& in, torch::Tensor logits) const {

@@ -207,6 +207,7 @@ TEST_CASE("a shared CNN9 trunk: each segment is the head on the whole stream's t
     spec.length = 5.0;
     spec.hop = 1.0;
     spec.batch = 4;
+    spec.trunk_chunk = 40; // many chunks, each with its margins, whatever the blocks
     SegmentedStream segments(ex, spec, {16000.0, 1, 20000});
     CHECK_THAT(segments.describe(), Catch::Contains("cnn9's trunk, once over the stream") &&
                                         Catch::Contains("runs cnn9's head, softmax"));
