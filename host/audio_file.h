@@ -40,7 +40,9 @@ struct DecodedAudio {
  *
  * @throws std::runtime_error whose message starts with the path when the path is missing or a folder,
  *         the file cannot be opened by libsndfile nor FFmpeg (both reasons are included), it contains no
- * audio frames, or it yields fewer frames than its header announces (truncated or damaged).
+ *         audio frames, it yields fewer frames than its header announces (truncated or damaged; for a WAV,
+ *         its data chunk's size counts, which libsndfile would quietly trim to what is there), or an Ogg
+ *         stream breaks off without its last page.
  */
 DecodedAudio readAudio(const std::filesystem::path& file);
 

@@ -211,25 +211,11 @@ uint32_t readLittleEndian(const unsigned char* p, size_t n) {
 
 } // namespace
 
-void writeNpy(const fs::path& file, const torch::Tensor& tensor) {
-    if (!tensor.defined())
-        fail(file, "cannot write an undefined tensor as .npy");
-    torch::ScalarType dtype = tensor.scalar_type();
-    if (c10::isFloatingType(dtype))
-        dtype = torch::kFloat32;
-    const char* descr = nullptr;
-    for (const auto& t : kTypes)
-        if (t.dtype == dtype)
-            descr = t.descr;
-    if (!descr)
-        fail(file, std::string("cannot write a tensor of dtype ") + c10::toString(tensor.scalar_type()) +
-                       " as .npy; expected a floating, int64, int32, uint8 or bool tensor");
-    torch::Tensor data = tensor.to(torch::kCPU, dtype).contiguous();
-
-    std::string dict = std::string("{'descr': '") + descr +
-                       "', 'fortran_order': False, 'shape': " + shapeRepr(data.sizes()) + ", }";
-    if (data.dim() > 0)
-        dict.append(kGrowthAxisMaxDigits - std::to_string(data.size(0)).size(), ' ');
+std::string npyHeader(const std::string& descr, torch::IntArrayRef shape) {
+    std::string dict =
+        "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shapeRepr(shape) + ", }";
+    if (!shape.empty())
+        dict.append(kGrowthAxisMaxDigits - std::to_string(shape[0]).size(), ' ');
     // Version 1.0 stores the header length in 16 bits; only a huge shape tuple needs 2.0's 32 bits.
     size_t prefix = kMagicLen + 2 + 2;
     unsigned char major = 1;
@@ -249,6 +235,25 @@ void writeNpy(const fs::path& file, const torch::Tensor& tensor) {
     header += dict;
     header.append(padded - dict.size() - 1, ' ');
     header += '\n';
+    return header;
+}
+
+void writeNpy(const fs::path& file, const torch::Tensor& tensor) {
+    if (!tensor.defined())
+        fail(file, "cannot write an undefined tensor as .npy");
+    torch::ScalarType dtype = tensor.scalar_type();
+    if (c10::isFloatingType(dtype))
+        dtype = torch::kFloat32;
+    const char* descr = nullptr;
+    for (const auto& t : kTypes)
+        if (t.dtype == dtype)
+            descr = t.descr;
+    if (!descr)
+        fail(file, std::string("cannot write a tensor of dtype ") + c10::toString(tensor.scalar_type()) +
+                       " as .npy; expected a floating, int64, int32, uint8 or bool tensor");
+    torch::Tensor data = tensor.to(torch::kCPU, dtype).contiguous();
+
+    const std::string header = npyHeader(descr, data.sizes());
 
     fs::path tmp = file;
     tmp += ".tmp-" + std::to_string(::getpid());

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <string>
 
 namespace avgraph::host {
 
@@ -28,6 +29,15 @@ namespace avgraph::host {
  *         an I/O failure.
  */
 void writeNpy(const std::filesystem::path& file, const torch::Tensor& tensor);
+
+/**
+ * The bytes writeNpy writes before the data of a C-order array with numpy's dtype descriptor `descr`
+ * ("<f4", "|u1", ...) and this shape: the magic, the format version and numpy's header dict, padded as
+ * numpy pads it. numpy leaves room in the dict for the first extent to grow to 21 digits, so the length
+ * does not depend on it: a writer that grows an array along its first axis can rewrite the header in
+ * place at the end (NpyStreamWriter, host/npy_stream.h).
+ */
+std::string npyHeader(const std::string& descr, torch::IntArrayRef shape);
 
 /**
  * Reads a C-order `.npy` array (format 1.0, 2.0 or 3.0) into a CPU tensor of the matching dtype.

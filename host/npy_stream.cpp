@@ -1,5 +1,7 @@
 #include "host/npy_stream.h"
 
+#include "host/npy.h"
+
 #include <torch/torch.h>
 
 #include <cerrno>
@@ -20,9 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr size_t kMagicLen = 6;
-constexpr size_t kAlign = 64;
-constexpr size_t kGrowthAxisMaxDigits = 21;
 // What finish() holds at once while it reorders or transforms: large enough that each pwrite moves tens
 // of kilobytes even for a few hundred rows, small enough to be nothing beside the model.
 constexpr int64_t kChunkBytes = int64_t(4) << 20;
@@ -32,40 +31,6 @@ std::string shapeText(const std::vector<int64_t>& shape, int64_t axis, const cha
     for (size_t i = 0; i < shape.size(); ++i)
         s += (i ? ", " : "") + (int64_t(i) == axis ? std::string(growing) : std::to_string(shape[i]));
     return s + "]";
-}
-
-/**
- * The header writeNpy writes for a float32 array of this shape (host/npy.cpp: numpy's layout, format 1.0
- * or 2.0, with room for the first axis to grow to 21 digits). Its length does not depend on the first
- * extent, which is what lets a file growing along axis 0 keep its data where it was written.
- */
-std::string npyHeader(const std::vector<int64_t>& shape) {
-    std::string repr = "(";
-    for (size_t i = 0; i < shape.size(); ++i)
-        repr += (i ? ", " : "") + std::to_string(shape[i]);
-    repr += shape.size() == 1 ? ",)" : ")";
-    std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " + repr + ", }";
-    if (!shape.empty())
-        dict.append(kGrowthAxisMaxDigits - std::to_string(shape[0]).size(), ' ');
-    size_t prefix = kMagicLen + 2 + 2;
-    unsigned char major = 1;
-    size_t padded = dict.size() + 1;
-    padded += kAlign - (prefix + padded) % kAlign;
-    if (padded > std::numeric_limits<uint16_t>::max()) {
-        major = 2;
-        prefix = kMagicLen + 2 + 4;
-        padded = dict.size() + 1;
-        padded += kAlign - (prefix + padded) % kAlign;
-    }
-    std::string header("\x93NUMPY", kMagicLen);
-    header += char(major);
-    header += char(0);
-    for (size_t i = 0; i < prefix - kMagicLen - 2; ++i)
-        header += char((padded >> (8 * i)) & 0xff);
-    header += dict;
-    header.append(padded - dict.size() - 1, ' ');
-    header += '\n';
-    return header;
 }
 
 int createTemporary(const fs::path& file, const fs::path& tmp) {
@@ -104,7 +69,7 @@ NpyStreamWriter::NpyStreamWriter(fs::path file, std::vector<int64_t> shape, int6
     tmp_fd_ = createTemporary(file_, tmp_);
     try {
         if (axis_ == 0) {
-            const std::string header = npyHeader(shape_);
+            const std::string header = npyHeader("<f4", shape_);
             header_bytes_ = header.size();
             writeAt(tmp_fd_, header.data(), header.size(), 0, tmp_);
         } else {
@@ -224,7 +189,7 @@ void NpyStreamWriter::finish(const std::function<void(torch::Tensor&)>& transfor
         throw std::runtime_error(file_.string() +
                                  ": finish after an earlier error; the file was not written");
     shape_[size_t(axis_)] = length_;
-    const std::string header = npyHeader(shape_);
+    const std::string header = npyHeader("<f4", shape_);
     const int64_t step_values = outer_ * inner_;
     // Steps along the growing axis per chunk: at least one, however wide a step is.
     const int64_t steps = step_values > 0 ? std::max<int64_t>(1, kChunkBytes / (step_values * 4)) : length_;

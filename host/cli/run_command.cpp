@@ -60,11 +60,10 @@ std::string topClasses(const Value& value, const torch::Tensor& clip, int k) {
 struct Failures {
     bool keep_going = false;
     size_t count = 0;
-    /** An error of `input`, named in the message when it does not name a file already. */
+    /** An error of `input`, named in the message unless it is located in that file already. */
     void add(const Error& error, const InputFile& input, ProgressBar& progress) {
-        const Error e(error.where(),
-                      error.message() +
-                          (error.where().file.empty() ? " (input " + input.path.string() + ")" : ""));
+        const bool named = error.where().file == input.path.string();
+        const Error e(error.where(), error.message() + (named ? "" : " (input " + input.path.string() + ")"));
         if (!keep_going)
             throw e;
         progress.finish();

@@ -1,5 +1,7 @@
 #include "host/media/media_file.h"
 
+#include "host/media/ffmpeg_support.h"
+
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -32,46 +34,12 @@ namespace {
     throw std::runtime_error(file.string() + ": " + what);
 }
 
-std::string ffmpegReason(int code) {
-    char text[AV_ERROR_MAX_STRING_SIZE] = {};
-    av_strerror(code, text, sizeof text);
-    return text;
-}
-
 /** "(FFmpeg: Invalid data found when processing input)": what FFmpeg said, for a message. */
 std::string said(int code) { return "(FFmpeg: " + ffmpegReason(code) + ")"; }
 
-// Every problem FFmpeg reports reaches the user in an avgraph message with av_strerror's text; its own
-// log lines ("[mov,mp4 @ 0x55...] moov atom not found") would only repeat that, unattributed, on stderr,
-// and the audio loader's fallback would print them for every file libsndfile cannot read. Quiet, not
-// fatal-only: decoders log ordinary bad input at the fatal level ("No JPEG data found in image").
-void quietFfmpegLog() {
-    static std::once_flag once;
-    std::call_once(once, [] { av_log_set_level(AV_LOG_QUIET); });
-}
-
-struct InputCloser {
-    void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
-};
-struct CodecCloser {
-    void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameFree {
-    void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketFree {
-    void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
 struct SwsFree {
     void operator()(SwsContext* s) const { sws_freeContext(s); }
 };
-struct SwrFree {
-    void operator()(SwrContext* s) const { swr_free(&s); }
-};
-using InputPtr = std::unique_ptr<AVFormatContext, InputCloser>;
-using CodecPtr = std::unique_ptr<AVCodecContext, CodecCloser>;
-using FramePtr = std::unique_ptr<AVFrame, FrameFree>;
-using PacketPtr = std::unique_ptr<AVPacket, PacketFree>;
 
 FramePtr newFrame() {
     FramePtr f(av_frame_alloc());
@@ -79,14 +47,6 @@ FramePtr newFrame() {
         throw std::bad_alloc();
     return f;
 }
-
-/** An opened file and the decoder of one of its streams. */
-struct Decoder {
-    fs::path file;
-    InputPtr input;
-    CodecPtr codec;
-    AVStream* stream = nullptr;
-};
 
 InputPtr openInput(const fs::path& file, const char* expected) {
     quietFfmpegLog();
@@ -107,8 +67,8 @@ InputPtr openInput(const fs::path& file, const char* expected) {
     return input;
 }
 
-Decoder openDecoder(const fs::path& file, AVMediaType type, const char* expected) {
-    Decoder d;
+MediaDecoder openDecoder(const fs::path& file, AVMediaType type, const char* expected) {
+    MediaDecoder d;
     d.file = file;
     d.input = openInput(file, expected);
     const AVCodec* codec = nullptr;
@@ -133,50 +93,25 @@ Decoder openDecoder(const fs::path& file, AVMediaType type, const char* expected
     return d;
 }
 
+/** A decoding error as readMediaAudio words it: the problem, FFmpeg's reason, then the advice. */
+[[noreturn]] void fail(const fs::path& file, const DecodingError& e) {
+    fail(file, e.problem + (e.ffmpeg_code ? " " + said(e.ffmpeg_code) : "") +
+                   (e.advice.empty() ? "" : "; " + e.advice));
+}
+
 /**
- * Sends every packet of the decoder's stream through it and hands each decoded frame to `take`, until
- * the end (flushing the decoder) or until `take` returns false. Decoding errors are errors: a damaged
- * file is reported, not silently shortened.
+ * Hands each decoded frame of the decoder's stream to `take`, until the end or until `take` returns false.
+ * A DecodingError, the reader's or `take`'s, fails naming the file.
  */
-void decodeFrames(Decoder& d, const std::function<bool(AVFrame*)>& take) {
-    PacketPtr packet(av_packet_alloc());
-    FramePtr frame = newFrame();
-    if (!packet)
-        throw std::bad_alloc();
-    // Drains the frames ready after a packet (or after the flush); false when `take` asked to stop.
-    auto drain = [&]() -> bool {
-        while (true) {
-            int err = avcodec_receive_frame(d.codec.get(), frame.get());
-            if (err == AVERROR(EAGAIN) || err == AVERROR_EOF)
-                return true;
-            if (err < 0)
-                fail(d.file,
-                     std::string("cannot decode the ") + d.codec->codec->name + " stream " + said(err));
-            bool more = take(frame.get());
-            av_frame_unref(frame.get());
-            if (!more)
-                return false;
-        }
-    };
-    while (true) {
-        int err = av_read_frame(d.input.get(), packet.get());
-        if (err == AVERROR_EOF)
-            break;
-        if (err < 0)
-            fail(d.file, "cannot read " + said(err) + "; the file is truncated or damaged");
-        if (packet->stream_index != d.stream->index) {
-            av_packet_unref(packet.get());
-            continue;
-        }
-        err = avcodec_send_packet(d.codec.get(), packet.get());
-        av_packet_unref(packet.get());
-        if (err < 0 && err != AVERROR(EAGAIN))
-            fail(d.file, std::string("cannot decode the ") + d.codec->codec->name + " stream " + said(err));
-        if (!drain())
-            return;
+void decodeFrames(MediaDecoder& d, const std::function<bool(AVFrame*)>& take) {
+    try {
+        FrameReader frames(d);
+        while (AVFrame* frame = frames.next())
+            if (!take(frame))
+                return;
+    } catch (const DecodingError& e) {
+        fail(d.file, e);
     }
-    avcodec_send_packet(d.codec.get(), nullptr); // flush: the frames the decoder still holds
-    drain();
 }
 
 bool isYuv(AVPixelFormat format) {
@@ -244,7 +179,7 @@ private:
 
 double seconds(int64_t ts, AVRational base) { return double(ts) * av_q2d(base); }
 
-double streamDuration(const Decoder& d) {
+double streamDuration(const MediaDecoder& d) {
     if (d.stream->duration != AV_NOPTS_VALUE && d.stream->duration > 0)
         return seconds(d.stream->duration, d.stream->time_base);
     if (d.input->duration != AV_NOPTS_VALUE && d.input->duration > 0)
@@ -258,8 +193,128 @@ constexpr const char* kAudioExpected = "a media file with an audio stream (WAV, 
 
 } // namespace
 
+std::string ffmpegReason(int code) {
+    char text[AV_ERROR_MAX_STRING_SIZE] = {};
+    av_strerror(code, text, sizeof text);
+    return text;
+}
+
+// Every problem FFmpeg reports reaches the user in an avgraph message with av_strerror's text; its own
+// log lines ("[mov,mp4 @ 0x55...] moov atom not found") would only repeat that, unattributed, on stderr,
+// and the audio loader's fallback would print them for every file libsndfile cannot read. Quiet, not
+// fatal-only: decoders log ordinary bad input at the fatal level ("No JPEG data found in image").
+void quietFfmpegLog() {
+    static std::once_flag once;
+    std::call_once(once, [] { av_log_set_level(AV_LOG_QUIET); });
+}
+
+MediaDecoder openAudioDecoder(const fs::path& file) {
+    return openDecoder(file, AVMEDIA_TYPE_AUDIO, kAudioExpected);
+}
+
+FrameReader::FrameReader(MediaDecoder& decoder)
+    : decoder_(&decoder), packet_(av_packet_alloc()), frame_(av_frame_alloc()) {
+    if (!packet_ || !frame_)
+        throw std::bad_alloc();
+}
+
+AVFrame* FrameReader::next() {
+    AVCodecContext* codec = decoder_->codec.get();
+    av_frame_unref(frame_.get()); // the frame handed out last time
+    while (!finished_) {
+        int err = avcodec_receive_frame(codec, frame_.get());
+        if (err == 0)
+            return frame_.get();
+        if (err == AVERROR_EOF || (err == AVERROR(EAGAIN) && flushing_)) {
+            finished_ = true;
+            break;
+        }
+        if (err != AVERROR(EAGAIN))
+            throw DecodingError{std::string("cannot decode the ") + codec->codec->name + " stream", err, ""};
+        // The decoder wants input: the next packet of the stream, or the flush after the last one.
+        err = av_read_frame(decoder_->input.get(), packet_.get());
+        if (err == AVERROR_EOF) {
+            avcodec_send_packet(codec, nullptr); // flush: the frames the decoder still holds
+            flushing_ = true;
+            continue;
+        }
+        if (err < 0)
+            throw DecodingError{"cannot read", err, "the file is truncated or damaged"};
+        if (packet_->stream_index != decoder_->stream->index) {
+            av_packet_unref(packet_.get());
+            continue;
+        }
+        err = avcodec_send_packet(codec, packet_.get());
+        av_packet_unref(packet_.get());
+        if (err < 0 && err != AVERROR(EAGAIN))
+            throw DecodingError{std::string("cannot decode the ") + codec->codec->name + " stream", err, ""};
+    }
+    return nullptr;
+}
+
+PlanarFloatAudio::~PlanarFloatAudio() { av_channel_layout_uninit(&layout_); }
+
+void PlanarFloatAudio::append(const AVFrame* frame) {
+    AVChannelLayout in{};
+    if (frame->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
+        av_channel_layout_default(&in, frame->ch_layout.nb_channels);
+    else
+        av_channel_layout_copy(&in, &frame->ch_layout);
+    // Releases `in` on every way out, the errors' included.
+    std::unique_ptr<AVChannelLayout, void (*)(AVChannelLayout*)> release(&in, av_channel_layout_uninit);
+    if (!swr_ || frame->format != format_ || frame->sample_rate != rate_ ||
+        av_channel_layout_compare(&in, &layout_) != 0) {
+        flush();
+        const int channels = in.nb_channels;
+        if (!channels_.empty() && size_t(channels) != channels_.size())
+            throw DecodingError{"the audio stream changes from " + std::to_string(channels_.size()) + " to " +
+                                    std::to_string(channels) + " channels",
+                                0, "expected a fixed channel count"};
+        if (rate_ && frame->sample_rate != rate_)
+            throw DecodingError{"the audio stream changes its sample rate from " + std::to_string(rate_) +
+                                    " to " + std::to_string(frame->sample_rate) + " Hz",
+                                0, "expected a fixed rate"};
+        SwrContext* raw = nullptr;
+        int err = swr_alloc_set_opts2(&raw, &in, AV_SAMPLE_FMT_FLTP, frame->sample_rate, &in,
+                                      AVSampleFormat(frame->format), frame->sample_rate, 0, nullptr);
+        swr_.reset(raw);
+        if (err >= 0)
+            err = swr_init(swr_.get());
+        if (err < 0)
+            throw DecodingError{"libswresample cannot convert this audio to float", err, ""};
+        av_channel_layout_uninit(&layout_);
+        av_channel_layout_copy(&layout_, &in);
+        format_ = frame->format;
+        rate_ = frame->sample_rate;
+        channels_.resize(size_t(channels));
+        rows_.resize(channels_.size());
+    }
+    convert(const_cast<const uint8_t**>(frame->extended_data), frame->nb_samples);
+}
+
+void PlanarFloatAudio::flush() {
+    if (swr_)
+        convert(nullptr, 0);
+}
+
+void PlanarFloatAudio::convert(const uint8_t** data, int count) {
+    const int room = swr_get_out_samples(swr_.get(), count);
+    if (room <= 0)
+        return;
+    const size_t done = channels_[0].size();
+    for (size_t c = 0; c < channels_.size(); ++c) {
+        channels_[c].resize(done + size_t(room));
+        rows_[c] = channels_[c].data() + done;
+    }
+    const int got = swr_convert(swr_.get(), reinterpret_cast<uint8_t**>(rows_.data()), room, data, count);
+    if (got < 0)
+        throw DecodingError{"libswresample cannot convert the samples", got, ""};
+    for (auto& channel : channels_)
+        channel.resize(done + size_t(got));
+}
+
 torch::Tensor readImage(const fs::path& file) {
-    Decoder d = openDecoder(file, AVMEDIA_TYPE_VIDEO, kImageExpected);
+    MediaDecoder d = openDecoder(file, AVMEDIA_TYPE_VIDEO, kImageExpected);
     RgbConverter rgb(file, 0, 0);
     torch::Tensor image;
     decodeFrames(d, [&](AVFrame* frame) {
@@ -359,7 +414,7 @@ VideoFrames readVideoFrames(const fs::path& file, double fps, int64_t width, int
                                     ": readVideoFrames: give both width and height (> 0), or neither (0, 0) "
                                     "for the native size; got " +
                                     std::to_string(width) + "x" + std::to_string(height));
-    Decoder d = openDecoder(file, AVMEDIA_TYPE_VIDEO, kVideoExpected);
+    MediaDecoder d = openDecoder(file, AVMEDIA_TYPE_VIDEO, kVideoExpected);
     VideoFrames result;
     result.duration = streamDuration(d);
     if (!(result.duration > 0))
@@ -415,69 +470,19 @@ VideoFrames readVideoFrames(const fs::path& file, double fps, int64_t width, int
 }
 
 MediaAudio readMediaAudio(const fs::path& file) {
-    Decoder d = openDecoder(file, AVMEDIA_TYPE_AUDIO, kAudioExpected);
-    std::unique_ptr<SwrContext, SwrFree> swr;
-    AVChannelLayout layout{}; // of the frames swr is set up for
-    int format = -1, rate = 0;
-    std::vector<std::vector<float>> channels;
-    std::vector<float*> rows;
-
-    // Converts `count` input samples (nullptr: flush) to planar float and appends them.
-    auto convert = [&](const uint8_t** data, int count) {
-        const int room = swr_get_out_samples(swr.get(), count);
-        if (room <= 0)
-            return;
-        const size_t done = channels[0].size();
-        for (size_t c = 0; c < channels.size(); ++c) {
-            channels[c].resize(done + size_t(room));
-            rows[c] = channels[c].data() + done;
-        }
-        const int got = swr_convert(swr.get(), reinterpret_cast<uint8_t**>(rows.data()), room, data, count);
-        if (got < 0)
-            fail(file, "libswresample cannot convert the samples " + said(got));
-        for (auto& channel : channels)
-            channel.resize(done + size_t(got));
-    };
-
+    MediaDecoder d = openAudioDecoder(file);
+    PlanarFloatAudio audio;
     decodeFrames(d, [&](AVFrame* frame) {
-        AVChannelLayout in{};
-        if (frame->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
-            av_channel_layout_default(&in, frame->ch_layout.nb_channels);
-        else
-            av_channel_layout_copy(&in, &frame->ch_layout);
-        if (!swr || frame->format != format || frame->sample_rate != rate ||
-            av_channel_layout_compare(&in, &layout) != 0) {
-            if (swr)
-                convert(nullptr, 0);
-            if (!channels.empty() && size_t(in.nb_channels) != channels.size())
-                fail(file, "the audio stream changes from " + std::to_string(channels.size()) + " to " +
-                               std::to_string(in.nb_channels) + " channels; expected a fixed channel count");
-            if (rate && frame->sample_rate != rate)
-                fail(file, "the audio stream changes its sample rate from " + std::to_string(rate) + " to " +
-                               std::to_string(frame->sample_rate) + " Hz; expected a fixed rate");
-            SwrContext* raw = nullptr;
-            int err = swr_alloc_set_opts2(&raw, &in, AV_SAMPLE_FMT_FLTP, frame->sample_rate, &in,
-                                          AVSampleFormat(frame->format), frame->sample_rate, 0, nullptr);
-            swr.reset(raw);
-            if (err >= 0)
-                err = swr_init(swr.get());
-            if (err < 0)
-                fail(file, "libswresample cannot convert this audio to float " + said(err));
-            av_channel_layout_uninit(&layout);
-            av_channel_layout_copy(&layout, &in);
-            format = frame->format;
-            rate = frame->sample_rate;
-            channels.resize(size_t(in.nb_channels));
-            rows.resize(channels.size());
-        }
-        av_channel_layout_uninit(&in);
-        convert(const_cast<const uint8_t**>(frame->extended_data), frame->nb_samples);
+        audio.append(frame);
         return true;
     });
-    av_channel_layout_uninit(&layout);
-    if (swr)
-        convert(nullptr, 0);
-    if (channels.empty() || channels[0].empty() || rate <= 0)
+    try {
+        audio.flush();
+    } catch (const DecodingError& e) {
+        fail(file, e);
+    }
+    const auto& channels = audio.channels();
+    if (channels.empty() || channels[0].empty() || audio.rate() <= 0)
         fail(file, "its audio stream yields no samples; expected at least one");
 
     const int64_t samples = int64_t(channels[0].size());
@@ -485,7 +490,7 @@ MediaAudio readMediaAudio(const fs::path& file) {
     result.samples = torch::empty({int64_t(channels.size()), samples}, torch::kFloat32);
     for (size_t c = 0; c < channels.size(); ++c)
         std::copy(channels[c].begin(), channels[c].end(), result.samples[int64_t(c)].data_ptr<float>());
-    result.sample_rate = rate;
+    result.sample_rate = audio.rate();
     result.format = std::string(d.input->iformat->name) + "/" + d.codec->codec->name;
     return result;
 }

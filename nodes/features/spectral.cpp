@@ -114,6 +114,14 @@ namespace {
 int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 } // namespace
 
+void requireOneFrame(int64_t n, const StftSettings& s) {
+    if (!s.center && n < s.n_fft)
+        throw std::invalid_argument("n_fft = " + std::to_string(s.n_fft) + " is larger than the signal (" +
+                                    std::to_string(n) +
+                                    " samples): with center = false every frame needs n_fft samples; use a "
+                                    "smaller n_fft, or center = true to pad the signal");
+}
+
 torch::Tensor centreTail(const torch::Tensor& last, int64_t n, const StftSettings& s) {
     const int64_t p = s.padding();
     if (s.pad_mode == PadMode::Constant || p == 0)
@@ -165,11 +173,7 @@ torch::Tensor spectrogram(const torch::Tensor& signal, const torch::Tensor& wind
     const int64_t n = signal.size(-1);
     if (n == 0)
         throw std::invalid_argument("the signal is empty: there is nothing to analyse");
-    if (!s.center && n < s.n_fft)
-        throw std::invalid_argument("n_fft = " + std::to_string(s.n_fft) + " is larger than the signal (" +
-                                    std::to_string(n) +
-                                    " samples): with center = false every frame needs n_fft samples; use a "
-                                    "smaller n_fft, or center = true to pad the signal");
+    requireOneFrame(n, s);
     if (cpuFastPath(signal)) { // frames read the signal in place: no padded copy of a long signal
         auto [head, tail] = centrePadEdges(signal, s);
         const int64_t rows = signal.numel() / n;
@@ -255,6 +259,9 @@ torch::Tensor StftStream::finish(const torch::Tensor& window, const Filterbank* 
     const auto& s = settings_;
     if (!pending_.defined())
         throw std::invalid_argument("the stream ended before its first sample: there is nothing to analyse");
+    if (received_ == 0)
+        throw std::invalid_argument("the signal is empty: there is nothing to analyse");
+    requireOneFrame(received_, s); // as the offline STFT: no frame at all is an error, not an empty result
     const int64_t rows = filterbank ? filterbank->banded.rows : s.bins();
     const int64_t total = stftFrameCount(received_, s);
     auto none = [&] { return torch::empty(withTail(leadingSizes(pending_), {rows, 0}), pending_.options()); };

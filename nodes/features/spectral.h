@@ -93,6 +93,9 @@ torch::Tensor centrePad(const torch::Tensor& signal, const StftSettings& setting
 std::pair<torch::Tensor, torch::Tensor> centrePadEdges(const torch::Tensor& signal,
                                                        const StftSettings& settings);
 
+/** Throws the offline STFT's error for a signal of `n` samples that gives no frame (center = false). */
+void requireOneFrame(int64_t n, const StftSettings& settings);
+
 /**
  * The samples centrePad puts after a signal of `n` samples whose last min(n, n_fft/2 + 1) samples are
  * `last`: all the tail padding needs, so a stream can end like the offline STFT.

@@ -2,7 +2,7 @@
 // with libvorbisfile and resamples with its own `rate` effect: independent of the code under test.
 #include "host/audio_file.h"
 
-#include "tests/test_support.h"
+#include "tests/host/host_test_support.h"
 
 #include <catch2/catch.hpp>
 
@@ -23,12 +23,6 @@ double sinePair(int64_t n, double sr) {
 }
 
 fs::path goldenAudio(const std::string& name) { return test::sharedDir() / "golden/audio" / name; }
-
-void sox(const std::string& arguments) {
-    auto r = test::runShell("/usr/bin/sox " + arguments);
-    INFO("sox " << arguments << "\n" << r.output);
-    REQUIRE(r.exit_code == 0);
-}
 
 /** Largest |a - b| over [from, to), with NaN counted as an infinite difference. */
 double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b, int64_t from, int64_t to) {
@@ -81,7 +75,8 @@ TEST_CASE("readAudio: an ESC-10 Vorbis clip whose path has spaces", "[host][audi
     // SoX decodes through libvorbisfile, whose ov_read delivers 16-bit samples: agreement to one 16-bit step.
     test::ScratchDir dir;
     fs::path reference = dir / "sox decoded.wav";
-    sox(test::shellQuote(clip.string()) + " -e floating-point -b 32 " + test::shellQuote(reference.string()));
+    test::sox(test::shellQuote(clip.string()) + " -e floating-point -b 32 " +
+              test::shellQuote(reference.string()));
     auto ref = host::readAudio(reference);
     REQUIRE(ref.samples.sizes() == audio.samples.sizes());
     CHECK(maxAbsDiff(audio.samples, ref.samples, 0, 220544) <= 1.0 / 32768 + 1e-7);
@@ -103,8 +98,8 @@ TEST_CASE("readAudio: integer PCM and multichannel WAVs made by SoX", "[host][au
             INFO(c.bits << " bit");
             fs::path file = dir / ("sine " + std::to_string(c.bits) + ".wav");
             // -D: no dither, so the error is rounding (half a step) plus clipping at the top code (one step).
-            sox(test::shellQuote(sine.string()) + " -D -b " + std::to_string(c.bits) + " " +
-                test::shellQuote(file.string()));
+            test::sox(test::shellQuote(sine.string()) + " -D -b " + std::to_string(c.bits) + " " +
+                      test::shellQuote(file.string()));
             auto audio = host::readAudio(file);
             CHECK(audio.format == c.format);
             REQUIRE(audio.samples.sizes() == torch::IntArrayRef({1, 32000}));
@@ -116,8 +111,8 @@ TEST_CASE("readAudio: integer PCM and multichannel WAVs made by SoX", "[host][au
     SECTION("six channels come out as six rows in file order") {
         fs::path file = dir / "six channels.wav";
         const double gains[] = {0.1, -0.2, 0.3, -0.4, 0.5, -0.6};
-        sox(test::shellQuote(sine.string()) + " " + test::shellQuote(file.string()) +
-            " remix 1v0.1 1v-0.2 1v0.3 1v-0.4 1v0.5 1v-0.6");
+        test::sox(test::shellQuote(sine.string()) + " " + test::shellQuote(file.string()) +
+                  " remix 1v0.1 1v-0.2 1v0.3 1v-0.4 1v0.5 1v-0.6");
         auto audio = host::readAudio(file);
         CHECK(audio.sample_rate == 16000);
         CHECK(audio.samples.is_contiguous());
@@ -148,30 +143,46 @@ TEST_CASE("readAudio: errors start with the path and say what was wrong", "[host
     auto fails = [](const fs::path& file, const std::string& what) {
         CHECK_THROWS_WITH(host::readAudio(file), Catch::StartsWith(file.string()) && Catch::Contains(what));
     };
-    fs::path empty = dir / "empty file.wav";
-    std::ofstream(empty).close();
-    fails(empty, "cannot open as audio");
-
-    fs::path text = dir / "not audio.wav";
-    std::ofstream(text) << "hello, this is text and not a RIFF header\n";
-    fails(text, "cannot open as audio");
-
-    fs::path silent = dir / "zero frames.wav";
-    sox("-n -r 16000 -c 1 " + test::shellQuote(silent.string()) + " trim 0 0");
-    fails(silent, "contains no audio frames");
-
-    fs::path folder = dir / "a folder.wav";
-    fs::create_directories(folder);
-    fails(folder, "folder");
-
-    fails(dir / "missing.wav", "no such file");
+    for (const auto& bad : test::notAudioFiles(dir, ".wav"))
+        fails(bad.file, bad.error);
 
     // FLAC announces its length in STREAMINFO, so a cut-off file is detectably short.
     fs::path flac = dir / "cut off.flac";
-    sox(test::shellQuote(goldenAudio("sine440_1000_16000.wav").string()) + " -b 16 " +
-        test::shellQuote(flac.string()));
+    test::sox(test::shellQuote(goldenAudio("sine440_1000_16000.wav").string()) + " -b 16 " +
+              test::shellQuote(flac.string()));
     fs::resize_file(flac, fs::file_size(flac) / 2);
     fails(flac, "of the 32000 frames its header announces");
+}
+
+TEST_CASE("readAudio: a cut-off WAV or Ogg is an error, not a shorter clip", "[host][audio]") {
+    test::ScratchDir dir;
+    SECTION("a WAV whose data chunk announces more than the file holds") {
+        // libsndfile trims the data chunk to what is there without a word: only the header tells.
+        fs::path full = dir / "one second.wav";
+        test::sox("-n -r 16000 -c 1 -b 16 " + test::shellQuote(full.string()) + " synth 1 sine 440");
+        REQUIRE(fs::file_size(full) == 44 + 32000);
+        fs::path cut = dir / "cut off.wav";
+        fs::copy_file(full, cut);
+        fs::resize_file(cut, 44 + 20001); // inside the 10001st frame
+        CHECK_THROWS_WITH(host::readAudio(cut), cut.string() +
+                                                    ": yielded only 10000 of the 16000 frames its "
+                                                    "header announces; the file is truncated or damaged");
+        fs::resize_file(cut, 44);
+        CHECK_THROWS_WITH(host::readAudio(cut), cut.string() +
+                                                    ": contains no audio frames of the 16000 its header "
+                                                    "announces; the file is truncated");
+    }
+    SECTION("an Ogg Vorbis stream without its last page") {
+        // libsndfile cannot tell the length and decodes up to the cut without an error; its log says why.
+        const std::string bytes = test::readBytes(test::sourceDir() / "examples/audio/rain-5-188655-A.ogg");
+        fs::path cut = dir / "rain cut.ogg";
+        std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+        CHECK_THROWS_WITH(host::readAudio(cut),
+                          Catch::StartsWith(cut.string() + ": yielded only ") &&
+                              Catch::Contains(" frames before it broke off (libsndfile: ") &&
+                              Catch::Contains("ended unexpectedly") &&
+                              Catch::EndsWith("); the file is truncated or damaged"));
+    }
 }
 
 TEST_CASE("resample: agrees with SoX's very-high-quality rate effect", "[host][audio][resample]") {

@@ -5,7 +5,7 @@
 
 #include "host/audio_file.h"
 
-#include "tests/test_support.h"
+#include "tests/host/host_test_support.h"
 
 #include <catch2/catch.hpp>
 
@@ -16,12 +16,6 @@ using namespace avgraph;
 namespace fs = std::filesystem;
 
 namespace {
-
-void sox(const std::string& arguments) {
-    auto r = test::runShell("/usr/bin/sox " + arguments);
-    INFO("sox " << arguments << "\n" << r.output);
-    REQUIRE(r.exit_code == 0);
-}
 
 void shell(const std::string& command) {
     auto r = test::runShell(command);
@@ -78,26 +72,22 @@ std::vector<fs::path> referenceFiles(const test::ScratchDir& dir) {
     // libsndfile's integer, float and multichannel paths, and FLAC.
     const std::string source = "-n -r 22050 -c 2 ";
     const std::string signal = " synth 3 sine 440 pinknoise gain -3";
-    sox(source + "-b 16 " + test::shellQuote((dir / "pcm16 mono.wav").string()) + signal + " remix 1");
-    sox(source + "-b 24 " + test::shellQuote((dir / "pcm24 stereo.wav").string()) + signal);
-    sox(source + "-e floating-point -b 32 " + test::shellQuote((dir / "float stereo.wav").string()) + signal);
-    sox(source + "-b 16 " + test::shellQuote((dir / "stereo.flac").string()) + signal);
+    test::sox(source + "-b 16 " + test::shellQuote((dir / "pcm16 mono.wav").string()) + signal + " remix 1");
+    test::sox(source + "-b 24 " + test::shellQuote((dir / "pcm24 stereo.wav").string()) + signal);
+    test::sox(source + "-e floating-point -b 32 " + test::shellQuote((dir / "float stereo.wav").string()) +
+              signal);
+    test::sox(source + "-b 16 " + test::shellQuote((dir / "stereo.flac").string()) + signal);
     // FFmpeg's path: the videos' soundtracks (Vorbis in WebM, AAC in MP4, MP2 in MOV), and two audio
     // formats libsndfile does not read (WavPack, AMR-NB), made by SoX.
     for (const char* video : {"oa4_launch.webm", "VID_20191220_170832.mp4", "diver.mov"})
         files.push_back(test::sharedDir() / "data/av" / video);
-    sox("-n -r 16000 -c 2 -b 16 " + test::shellQuote((dir / "stereo.wv").string()) + signal);
-    sox("-n -r 8000 -c 1 " + test::shellQuote((dir / "speech.amr-nb").string()) +
-        " synth 3 sine 300 pinknoise");
+    test::sox("-n -r 16000 -c 2 -b 16 " + test::shellQuote((dir / "stereo.wv").string()) + signal);
+    test::sox("-n -r 8000 -c 1 " + test::shellQuote((dir / "speech.amr-nb").string()) +
+              " synth 3 sine 300 pinknoise");
     for (const char* made : {"pcm16 mono.wav", "pcm24 stereo.wav", "float stereo.wav", "stereo.flac",
                              "stereo.wv", "speech.amr-nb"})
         files.push_back(dir / made);
     return files;
-}
-
-std::string readBytes(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 /** Resident memory of this process in bytes (Linux). */
@@ -165,7 +155,7 @@ TEST_CASE("AudioFileStream: a cut-off WAV delivers what is there, then says wher
     SECTION("16-bit mono cut on a frame boundary") {
         // 30 s at 16 kHz: 480000 frames in 960000 bytes after sox's 44-byte header.
         fs::path full = dir / "thirty seconds.wav";
-        sox("-n -r 16000 -c 1 -b 16 " + test::shellQuote(full.string()) + " synth 30 sine 440");
+        test::sox("-n -r 16000 -c 1 -b 16 " + test::shellQuote(full.string()) + " synth 30 sine 440");
         REQUIRE(fs::file_size(full) == 44 + 960000);
         fs::path cut = dir / "cut off.wav";
         shell("head -c " + std::to_string(44 + 400000) + " " + test::shellQuote(full.string()) + " > " +
@@ -184,8 +174,9 @@ TEST_CASE("AudioFileStream: a cut-off WAV delivers what is there, then says wher
     }
     SECTION("24-bit stereo cut inside a frame") {
         fs::path full = dir / "stereo24.wav";
-        sox("-n -r 48000 -c 2 -b 24 " + test::shellQuote(full.string()) + " synth 10 sine 440 sine 1000");
-        const std::string bytes = readBytes(full);
+        test::sox("-n -r 48000 -c 2 -b 24 " + test::shellQuote(full.string()) +
+                  " synth 10 sine 440 sine 1000");
+        const std::string bytes = test::readBytes(full);
         const size_t data = bytes.find("data") + 8; // sox writes WAVE_FORMAT_EXTENSIBLE: a longer header
         fs::path cut = dir / "stereo24 cut.wav";
         std::ofstream(cut, std::ios::binary) << bytes.substr(0, data + 6 * 123457 + 4);
@@ -200,7 +191,7 @@ TEST_CASE("AudioFileStream: a cut-off WAV delivers what is there, then says wher
     }
     SECTION("FLAC, whose STREAMINFO announces the length") {
         fs::path full = dir / "ten seconds.flac";
-        sox("-n -r 16000 -c 1 -b 16 " + test::shellQuote(full.string()) + " synth 10 sine 440");
+        test::sox("-n -r 16000 -c 1 -b 16 " + test::shellQuote(full.string()) + " synth 10 sine 440");
         fs::path cut = dir / "cut off.flac";
         shell("head -c " + std::to_string(fs::file_size(full) / 2) + " " + test::shellQuote(full.string()) +
               " > " + test::shellQuote(cut.string()));
@@ -217,7 +208,7 @@ TEST_CASE("AudioFileStream: a cut-off WAV delivers what is there, then says wher
     }
     SECTION("a header with no data after it") {
         fs::path full = dir / "full.wav";
-        sox("-n -r 16000 -c 1 -b 16 " + test::shellQuote(full.string()) + " synth 1 sine 440");
+        test::sox("-n -r 16000 -c 1 -b 16 " + test::shellQuote(full.string()) + " synth 1 sine 440");
         fs::path cut = dir / "header only.wav";
         shell("head -c 44 " + test::shellQuote(full.string()) + " > " + test::shellQuote(cut.string()));
         CHECK_THROWS_WITH(host::AudioFileStream(cut),
@@ -230,7 +221,7 @@ TEST_CASE("AudioFileStream: a cut-off or damaged Ogg Vorbis says where it stoppe
     test::ScratchDir dir;
     std::mt19937 rng(11);
     const fs::path original = test::sourceDir() / "examples/audio/rain-5-188655-A.ogg";
-    const std::string bytes = readBytes(original);
+    const std::string bytes = test::readBytes(original);
     const torch::Tensor reference = host::readAudio(original).samples; // [1, 220544]
     REQUIRE(reference.size(1) == 220544);
 
@@ -280,7 +271,7 @@ TEST_CASE("AudioFileStream: an FFmpeg decoding error says where it stopped", "[h
     // break an MP2 packet, which the decoder refuses ("Invalid data found when processing input").
     test::ScratchDir dir;
     const fs::path original = test::sharedDir() / "data/av/diver.mov";
-    std::string bytes = readBytes(original);
+    std::string bytes = test::readBytes(original);
     bytes.replace(bytes.size() / 3, 20000, 20000, '\0');
     const fs::path file = dir / "diver damaged.mov";
     std::ofstream(file, std::ios::binary) << bytes;
@@ -320,18 +311,8 @@ TEST_CASE("AudioFileStream: files it cannot open fail as readAudio fails", "[hos
         CHECK_THAT(streamed, Catch::StartsWith(file.string() + ": ") && Catch::Contains(what));
         CHECK(streamed == read_audio);
     };
-    fs::path empty = dir / "empty file.wav";
-    std::ofstream(empty).close();
-    sameError(empty, "cannot open as audio (libsndfile: ");
-    fs::path text = dir / "not audio.mp4";
-    std::ofstream(text) << "hello, this is text and not a RIFF header\n";
-    sameError(text, "; FFmpeg: ");
-    fs::path silent = dir / "zero frames.wav";
-    sox("-n -r 16000 -c 1 " + test::shellQuote(silent.string()) + " trim 0 0");
-    sameError(silent, "contains no audio frames");
-    fs::create_directories(dir / "a folder.wav");
-    sameError(dir / "a folder.wav", "folder");
-    sameError(dir / "missing.wav", "no such file");
+    for (const auto& bad : test::notAudioFiles(dir, ".mp4"))
+        sameError(bad.file, bad.error);
     // A picture is a file FFmpeg opens, with no audio stream in it.
     fs::path photo;
     for (const auto& entry : fs::directory_iterator(test::sharedDir() / "data/photos"))
@@ -347,7 +328,7 @@ TEST_CASE("AudioFileStream: memory does not grow with the length of the file", "
     test::ScratchDir dir;
     // 10 minutes of WavPack, which only FFmpeg decodes here: 9.6 M samples, 38 MB as float32.
     fs::path file = dir / "ten minutes.wv";
-    sox("-n -r 16000 -c 1 -b 16 " + test::shellQuote(file.string()) + " synth 600 sine 440");
+    test::sox("-n -r 16000 -c 1 -b 16 " + test::shellQuote(file.string()) + " synth 600 sine 440");
     host::AudioFileStream stream(file);
     REQUIRE(stream.format() == "FFMPEG/wv/wavpack");
     const int64_t before = residentBytes();

@@ -120,7 +120,12 @@ TEST_CASE("bad and unusual audio gives a sensible result or a clear error", "[ho
         writeWav(dir / "nan.wav", 3, 32, 1, 16000, 16000, [](int f, int c) {
             return f == 100 ? std::nan("") : f == 200 ? INFINITY : tone(f, c);
         });
+        // Streamed, the run stops at the first one, with its time; offline, the whole file is counted.
         auto r = run("logmel.json", "logmel", dir / "nan.wav");
+        CHECK(r.result.exit_code == 1);
+        CHECK_THAT(r.result.output, Catch::Contains("nan.wav") && Catch::Contains("NaN at 0:00.006") &&
+                                        Catch::Contains("frame 100"));
+        r = run("logmel.json", "logmel", dir / "nan.wav", "--offline");
         CHECK(r.result.exit_code == 1);
         CHECK_THAT(r.result.output, Catch::Contains("nan.wav") &&
                                         Catch::Contains("2 sample(s) are not finite") &&

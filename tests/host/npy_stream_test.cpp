@@ -4,24 +4,17 @@
 
 #include "host/npy.h"
 
-#include "tests/test_support.h"
+#include "tests/host/host_test_support.h"
 
 #include <catch2/catch.hpp>
 
 #include <cmath>
-#include <fstream>
-#include <iterator>
 #include <random>
 
 using namespace avgraph;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string readBytes(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 std::vector<std::string> filesIn(const fs::path& dir) {
     std::vector<std::string> names;
@@ -60,19 +53,8 @@ void checkAgainstWriteNpy(const test::ScratchDir& dir, const std::vector<int64_t
     if (expected_transform)
         all = expected_transform(all.to(torch::kFloat32));
     host::writeNpy(whole, all);
-    CHECK(readBytes(streamed) == readBytes(whole));
+    CHECK(test::readBytes(streamed) == test::readBytes(whole));
     CHECK(filesIn(dir.path()) == std::vector<std::string>{"streamed.npy", "whole.npy"}); // no temporaries
-}
-
-/** Runs a Python snippet with numpy (Debian's interpreter, as npy_test.cpp does). */
-std::string python(const std::string& script, const std::vector<fs::path>& args = {}) {
-    std::string cmd = "/usr/bin/python3 -c " + test::shellQuote("import sys, numpy as np\n" + script);
-    for (const auto& a : args)
-        cmd += " " + test::shellQuote(a.string());
-    auto r = test::runShell(cmd);
-    INFO(r.output);
-    REQUIRE(r.exit_code == 0);
-    return r.output;
 }
 
 } // namespace
@@ -211,13 +193,13 @@ TEST_CASE("NpyStreamWriter: numpy reads the files", "[host][npy_stream]") {
         empty.finish();
     }
     // Shapes, dtypes and every value, as numpy sees them (the data is exact: k/7 in float32 both ways).
-    std::string out = python(R"(
+    std::string out = test::python(R"(
 d = sys.argv[1] + '/'
 f, r, e = np.load(d + 'frames.npy'), np.load(d + 'rows.npy'), np.load(d + 'empty.npy')
 ok_f = np.array_equal(f, (np.arange(3000, dtype=np.float32) / np.float32(7)).reshape(3, 1000))
 ok_r = np.array_equal(r, (np.arange(4000, dtype=np.float32) / np.float32(3)).reshape(2000, 2))
 print(f.dtype.str, f.shape, ok_f, r.dtype.str, r.shape, ok_r, e.dtype.str, e.shape))",
-                             {dir.path()});
+                                   {dir.path()});
     CHECK(out == "<f4 (3, 1000) True <f4 (2000, 2) True <f4 (4, 0)\n");
     CHECK(host::readNpy(dir / "frames.npy").equal(spectrogram));
     CHECK(host::readNpy(dir / "rows.npy").equal(rows));
@@ -228,7 +210,7 @@ TEST_CASE("NpyStreamWriter: without finish the old file stays and no temporary i
     test::ScratchDir dir;
     const fs::path file = dir / "result.npy";
     host::writeNpy(file, torch::full({2, 2}, 5.0f));
-    const std::string before = readBytes(file);
+    const std::string before = test::readBytes(file);
     for (int64_t axis : {0, 1}) {
         INFO("growing axis " << axis);
         {
@@ -236,7 +218,7 @@ TEST_CASE("NpyStreamWriter: without finish the old file stays and no temporary i
             writer.append(torch::ones(withExtent({3, 3}, axis, 10)));
             CHECK(filesIn(dir.path()).size() == size_t(axis == 0 ? 2 : 3)); // the file and its temporaries
         } // as when the run fails before the end
-        CHECK(readBytes(file) == before);
+        CHECK(test::readBytes(file) == before);
         CHECK(filesIn(dir.path()) == std::vector<std::string>{"result.npy"});
     }
     // And with finish, it is replaced.

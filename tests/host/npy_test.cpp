@@ -2,7 +2,7 @@
 // against the golden arrays' JSON sidecars, never only against our own reader.
 #include "host/npy.h"
 
-#include "tests/test_support.h"
+#include "tests/host/host_test_support.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -10,24 +10,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 
 using namespace avgraph;
 namespace fs = std::filesystem;
 
 namespace {
-
-/** Runs a Python snippet with numpy (Debian's interpreter, the one the goldens were made with). */
-std::string python(const std::string& script, const std::vector<fs::path>& args = {}) {
-    std::string cmd = "/usr/bin/python3 -c " + test::shellQuote("import sys, numpy as np\n" + script);
-    for (const auto& a : args)
-        cmd += " " + test::shellQuote(a.string());
-    auto r = test::runShell(cmd);
-    INFO(r.output);
-    REQUIRE(r.exit_code == 0);
-    return r.output;
-}
 
 std::vector<std::string> split(const std::string& s, char sep) {
     std::vector<std::string> out;
@@ -36,11 +24,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
     while (std::getline(in, field, sep))
         out.push_back(field);
     return out;
-}
-
-std::string readBytes(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 /** What numpy sees in a file: dtype, shape, format version, data offset and every value in C order. */
@@ -52,14 +35,14 @@ struct NumpyView {
 
 NumpyView loadWithNumpy(const fs::path& file) {
     // float(x) of a float32 is exact in a Python float and repr round-trips, so values compare exactly.
-    std::string out = python(R"(
+    std::string out = test::python(R"(
 f = open(sys.argv[1], 'rb')
 version = np.lib.format.read_magic(f)
 np.lib.format._read_array_header(f, version)
 offset = f.tell()
 a = np.load(sys.argv[1], allow_pickle=False)
 print(a.dtype.str, repr(a.shape), '%d.%d' % version, offset, *[repr(float(x)) for x in a.ravel()], sep=';'))",
-                             {file});
+                                   {file});
     auto fields = split(out.substr(0, out.find('\n')), ';');
     REQUIRE(fields.size() >= 4);
     NumpyView v{fields[0], fields[1], fields[2], std::stol(fields[3]), {}};
@@ -177,7 +160,7 @@ TEST_CASE("writeNpy: numpy loads the same dtype, shape and values", "[host][npy]
 TEST_CASE("writeNpy: files are byte-identical to np.save", "[host][npy]") {
     test::ScratchDir dir;
     // The same arithmetic on both sides (IEEE float32 division) gives the same bits.
-    python(R"(
+    test::python(R"(
 d = sys.argv[1]
 np.save(d + '/f2.npy', (np.arange(12, dtype=np.float32) / np.float32(7)).reshape(3, 4))
 np.save(d + '/f1.npy', np.arange(5, dtype=np.float32) / np.float32(3))
@@ -185,7 +168,7 @@ np.save(d + '/f0.npy', np.array(1.25, dtype=np.float32))
 np.save(d + '/i8.npy', np.arange(-4, 20, dtype=np.int64).reshape(2, 3, 4))
 np.save(d + '/many.npy', np.zeros((1,) * 20 + (3,), np.float32))
 np.save(d + '/long.npy', np.zeros((123456789, 0), np.float32)))",
-           {dir.path()});
+                 {dir.path()});
     std::vector<std::pair<std::string, torch::Tensor>> cases = {
         {"f2", (torch::arange(12, torch::kFloat32) / 7.0f).reshape({3, 4})},
         {"f1", torch::arange(5, torch::kFloat32) / 3.0f},
@@ -197,7 +180,7 @@ np.save(d + '/long.npy', np.zeros((123456789, 0), np.float32)))",
     for (auto& [name, t] : cases) {
         INFO(name);
         host::writeNpy(dir / (name + ".ours.npy"), t);
-        CHECK(readBytes(dir / (name + ".ours.npy")) == readBytes(dir / (name + ".npy")));
+        CHECK(test::readBytes(dir / (name + ".ours.npy")) == test::readBytes(dir / (name + ".npy")));
     }
 }
 
@@ -221,7 +204,7 @@ TEST_CASE("writeNpy: atomic replacement and clear errors", "[host][npy]") {
 
 TEST_CASE("readNpy: arrays written by numpy", "[host][npy]") {
     test::ScratchDir dir;
-    python(R"(
+    test::python(R"(
 d = sys.argv[1] + '/'
 np.save(d + 'f4.npy', (np.arange(12, dtype=np.float32) / np.float32(3)).reshape(3, 4))
 np.save(d + 'f8.npy', np.arange(6, dtype=np.float64).reshape(2, 3) * 0.1)
@@ -236,7 +219,7 @@ with open(d + 'v2.npy', 'wb') as f:
     np.lib.format.write_array(f, np.arange(4, dtype=np.float32), version=(2, 0))
 with open(d + 'v3.npy', 'wb') as f:
     np.lib.format.write_array(f, np.arange(4, dtype=np.float32), version=(3, 0)))",
-           {dir.path()});
+                 {dir.path()});
 
     torch::Tensor f4 = host::readNpy(dir / "f4.npy");
     CHECK(f4.scalar_type() == torch::kFloat32);
@@ -288,7 +271,7 @@ TEST_CASE("readNpy: errors name the file and say what was expected", "[host][npy
     test::ScratchDir dir;
     fs::create_directories(dir / "my arrays");
     fs::path d = dir / "my arrays";
-    python(R"(
+    test::python(R"(
 d = sys.argv[1] + '/'
 np.save(d + 'fortran.npy', np.asfortranarray(np.ones((2, 3), np.float32)))
 np.save(d + 'big.npy', np.ones(3, dtype='>f4'))
@@ -296,7 +279,7 @@ np.save(d + 'complex.npy', np.ones(3, dtype=np.complex64))
 np.save(d + 'int16.npy', np.ones(3, dtype=np.int16))
 np.save(d + 'record.npy', np.zeros(2, dtype=[('a', '<f4'), ('b', '<i8')]))
 np.save(d + 'ok.npy', np.ones((10, 10), np.float32)))",
-           {d});
+                 {d});
     auto fails = [](const fs::path& file, const std::string& what) {
         CHECK_THROWS_WITH(host::readNpy(file), Catch::StartsWith(file.string()) && Catch::Contains(what));
     };
