@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <set>
 
 namespace avgraph {
@@ -89,19 +90,18 @@ SegmentedStream::SegmentedStream(Executor& executor, const SegmentSpec& spec, co
     silence.sample_rate = stream_.sample_rate;
     silence.axes = {"batch", "channel", "sample"};
     std::vector<std::string> ids(cut_ids.begin(), cut_ids.end());
+    auto probed = ids;
+    probed.insert(probed.end(), wanted.begin(), wanted.end());
     std::map<std::string, Ports> probe;
     try {
-        probe = executor_.runPart({{input_, silence}}, {}, ids);
+        probe = executor_.runPart({{input_, silence}}, {}, probed);
     } catch (const Error& e) {
         throw Error(e.where(),
                     "a segment of " + secondsText(spec_.length) + " s cannot be analysed: " + e.message());
     }
-    try {
-        for (const auto& [name, value] : executor_.run({{input_, silence}}))
-            probe_outputs_.emplace_back(name, value.withTensor(value.tensor.detach().to(torch::kCPU)));
-    } catch (const Error& e) {
-        throw Error(e.where(),
-                    "a segment of " + secondsText(spec_.length) + " s cannot be analysed: " + e.message());
+    for (const auto& o : graph.outputs()) {
+        const Value& value = probe.at(graph.vertex(o.vertex).id).at(o.port);
+        probe_outputs_.emplace_back(o.name, value.withTensor(value.tensor.detach().to(torch::kCPU)));
     }
     for (const auto& id : ids) {
         Cut cut;
