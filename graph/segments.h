@@ -31,7 +31,6 @@
  */
 #include "graph/executor.h"
 
-#include <limits>
 #include <map>
 #include <string>
 #include <vector>

@@ -24,4 +24,14 @@ inline std::string shapeText(const std::vector<int64_t>& sizes) {
 }
 inline std::string shapeText(const torch::Tensor& t) { return shapeText(t.sizes().vec()); }
 
+/** A CSV field as RFC 4180 writes it: quoted (quotes doubled) when it holds a comma, a quote or a newline. */
+inline std::string csvField(const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos)
+        return s;
+    std::string out = "\"";
+    for (char c : s)
+        out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
 } // namespace avgraph::host

@@ -2,6 +2,7 @@
 
 #include "graph/error.h"
 #include "host/audio_input.h"
+#include "host/message_text.h"
 #include "host/metrics/plots.h"
 #include "host/npy_stream.h"
 #include "nodes/signal/soxr_resampler.h"
@@ -60,16 +61,6 @@ std::string fixed(double v, int digits) {
     char text[40];
     std::snprintf(text, sizeof text, "%.*f", digits, v);
     return text;
-}
-
-/** A CSV field: quoted when it holds a comma or a quote. */
-std::string csvField(const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos)
-        return s;
-    std::string q = "\"";
-    for (char c : s)
-        q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
 }
 
 } // namespace

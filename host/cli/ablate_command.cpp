@@ -120,15 +120,6 @@ std::string cell(const Stat& s, bool percent) {
     return out.str();
 }
 
-std::string csvField(const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos)
-        return s;
-    std::string out = "\"";
-    for (char c : s)
-        out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-}
-
 std::string csvNumber(double v) {
     if (!std::isfinite(v))
         return "";

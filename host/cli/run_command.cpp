@@ -56,14 +56,17 @@ std::string topClasses(const Value& value, const torch::Tensor& clip, int k) {
     return s;
 }
 
+/** An error while processing `input`, naming it unless it is located in that file already. */
+Error ofInput(const Error& error, const InputFile& input) {
+    const bool named = error.where().file == input.path.string();
+    return Error(error.where(), error.message() + (named ? "" : " (input " + input.path.string() + ")"));
+}
+
 /** Inputs that fail: skipped with --keep-going (an error at the end), or the error at once. */
 struct Failures {
     bool keep_going = false;
     size_t count = 0;
-    /** An error of `input`, named in the message unless it is located in that file already. */
-    void add(const Error& error, const InputFile& input, ProgressBar& progress) {
-        const bool named = error.where().file == input.path.string();
-        const Error e(error.where(), error.message() + (named ? "" : " (input " + input.path.string() + ")"));
+    void add(const Error& e, ProgressBar& progress) {
         if (!keep_going)
             throw e;
         progress.finish();
@@ -111,7 +114,7 @@ bool runStreamed(const RunSettings& settings, LoadedGraph& loaded, const std::ve
                               << kindName(w.kind) << ", streamed)\n";
         } catch (const Error& e) {
             loaded.executor->resetStream();
-            failures.add(e, f, progress);
+            failures.add(ofInput(e, f), progress);
         }
         progress.update(i + 1, f.path.filename().string());
     }
@@ -171,7 +174,7 @@ void runSegments(const RunSettings& settings, LoadedGraph& loaded, const std::ve
             // same for every input: stop.
             if (e.where().file == loaded.graph->preset().locate("").file)
                 throw;
-            failures.add(e, f, progress);
+            failures.add(ofInput(e, f), progress);
         }
         progress.update(i + 1, f.path.filename().string());
     }
@@ -240,7 +243,8 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
 
     auto t0 = std::chrono::steady_clock::now();
     double audio_seconds = 0.0;
-    size_t done = 0, failed = 0;
+    size_t done = 0;
+    Failures failures{settings.keep_going};
     using ClipInputs = std::map<std::string, Value>;
     std::vector<ClipInputs> batch;
     std::vector<const InputFile*> batch_files;
@@ -258,12 +262,7 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
                         runBatch({clips[b]}, {names[b]});
                     return;
                 }
-                Error named(e.where(), e.message() + " (input " + names.front()->path.string() + ")");
-                if (!settings.keep_going)
-                    throw named;
-                progress.finish();
-                std::cerr << "avgraph: skipped: " << named.what() << "\n";
-                ++failed;
+                failures.add(ofInput(e, *names.front()), progress);
                 return;
             }
             if (settings.profile)
@@ -296,7 +295,7 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
         if (batch.empty())
             return;
         runBatch(batch, batch_files);
-        progress.update(done + failed, batch_files.back()->path.filename().string());
+        progress.update(done + failures.count, batch_files.back()->path.filename().string());
         batch.clear();
         batch_files.clear();
     };
@@ -313,11 +312,7 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
                     images ? loadImageFor(f.path, inputs[0]) : loadAudioFor(f.path, inputs[0]);
             }
         } catch (const Error& e) {
-            if (!settings.keep_going)
-                throw;
-            progress.finish();
-            std::cerr << "avgraph: skipped: " << e.what() << "\n";
-            ++failed;
+            failures.add(e, progress); // the loaders name the file
             continue;
         }
         for (const auto& [name, v] : clip)
@@ -341,9 +336,7 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
                   << "x real time)\n";
     if (settings.profile)
         std::cout << profile.table();
-    if (failed > 0)
-        throw Error({}, std::to_string(failed) + " of " + std::to_string(files.size()) +
-                            " input(s) could not be read or processed");
+    failures.check(files.size());
 }
 
 } // namespace
