@@ -57,12 +57,24 @@ std::map<std::string, Value> Executor::collect(const std::vector<Ports>& produce
     return out;
 }
 
+namespace {
+thread_local const ReplicaSum* current_replica_sum = nullptr;
+} // namespace
+
+const ReplicaSum* currentReplicaSum() { return current_replica_sum; }
+
+ReplicaSumScope::ReplicaSumScope(const ReplicaSum* sum) : previous_(current_replica_sum) {
+    current_replica_sum = sum && *sum ? sum : nullptr;
+}
+ReplicaSumScope::~ReplicaSumScope() { current_replica_sum = previous_; }
+
 std::map<std::string, Value> Executor::run(const std::map<std::string, Value>& inputs,
                                            const RunOptions& options) {
     checkInputs(inputs);
     const auto& steps = plan_.steps();
     std::vector<Ports> produced(steps.size());
     timings_.assign(steps.size(), {});
+    const ReplicaSum* replica_sum = options.replica_sum ? &options.replica_sum : currentReplicaSum();
     auto t0 = Clock::now();
 
     // One step: gather its inputs, run its node (or take the graph input), record the time.
@@ -72,6 +84,7 @@ std::map<std::string, Value> Executor::run(const std::map<std::string, Value>& i
         std::optional<torch::NoGradGuard> no_grad;
         if (!options.training)
             no_grad.emplace();
+        ReplicaSumScope replicas(replica_sum); // the pool's threads see the caller's
         double start = secondsSince(t0);
         if (vx.is_input) {
             produced[s][""] = inputs.at(vx.id);
@@ -172,6 +185,7 @@ std::map<std::string, Ports> Executor::runPart(const std::map<std::string, Value
     std::optional<torch::NoGradGuard> no_grad;
     if (!options.training)
         no_grad.emplace();
+    ReplicaSumScope replicas(options.replica_sum ? &options.replica_sum : currentReplicaSum());
     std::vector<Ports> produced(steps.size());
     for (size_t s = 0; s < steps.size(); ++s) {
         if (!active[s])

@@ -2,6 +2,11 @@
 /**
  * Executor: runs a planned graph.
  *
+ * Aims: run one plan offline (whole values, independent branches at once), block by block
+ * (streaming, bounded memory), in part (training: autograd on, cached front ends), with the same
+ * nodes and the same results. Non-aims: deciding what a graph is (Graph, Plan), reading files (io/),
+ * and threads of its own (LibTorch's inter-op pool runs the branches).
+ *
  * Offline: `run` takes whole values (batch first) for the graph inputs and returns the preset's
  * outputs. Steps start as soon as the steps they need are done; with `concurrent` (the default),
  * independent branches run at the same time on LibTorch's inter-op thread pool (at::launch), and
@@ -23,15 +28,45 @@
 #include "graph/graph.h"
 #include "graph/plan.h"
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 namespace avgraph {
 
+/**
+ * A sum over the processes of data-parallel training (host/training/distributed.h makes one), whose
+ * backward sums the gradients the same way: what a batch-norm layer sums its statistics with to see
+ * the global batch (nodes/models/batch_norm.h).
+ */
+using ReplicaSum = std::function<torch::Tensor(const torch::Tensor&)>;
+
 struct RunOptions {
     bool concurrent = true; ///< false: one step at a time, in plan order
     bool training = false;  ///< autograd on
+    ReplicaSum replica_sum; ///< training on several processes: their sum; empty: the caller's scope's
+};
+
+/**
+ * The replica sum of the run whose node this thread is running, or null. The executor sets it around
+ * every node it runs, on the thread that runs it, as it sets grad mode: RunOptions::replica_sum, or
+ * else the one of the ReplicaSumScope around the call. It belongs to a run or a scope on one thread,
+ * not to the process: other graphs running elsewhere in the process do not see it.
+ */
+const ReplicaSum* currentReplicaSum();
+
+/** Sets currentReplicaSum() on this thread for its lifetime: a data-parallel training run's thread
+ * (avgraph train), the executor's tasks, tests of nodes. A null or empty sum means one process. */
+class ReplicaSumScope {
+public:
+    explicit ReplicaSumScope(const ReplicaSum* sum);
+    ~ReplicaSumScope();
+    ReplicaSumScope(const ReplicaSumScope&) = delete;
+    ReplicaSumScope& operator=(const ReplicaSumScope&) = delete;
+
+private:
+    const ReplicaSum* previous_;
 };
 
 /** Wall-clock time of one step in the last run, relative to the run's start. */

@@ -76,7 +76,7 @@ Graph Graph::build(const Preset& preset, Registry& registry) {
             throw Error(p.locate(ptr + "/type", n.id),
                         "unknown node type '" + n.type + "'" +
                             (close.empty() ? "" : " (did you mean " + list(close) + "?)") +
-                            "; `avgraph nodes` lists the known types");
+                            (registry.unknownTypeHint().empty() ? "" : "; " + registry.unknownTypeHint()));
         }
         NodeContext ctx;
         ctx.id = n.id;
@@ -229,6 +229,7 @@ Graph Graph::build(const Preset& preset, Registry& registry) {
         }
         g.outputs_.push_back({out.name, v, port});
     }
+    g.prepareNodes();
     return g;
 }
 
@@ -313,6 +314,39 @@ void Graph::resolveKinds() {
             Kind k = port.kinds.empty() ? Kind::Any : port.kinds[0];
             vx.output_kinds[port.name] = k == Kind::Any ? first : k;
         }
+    }
+}
+
+void Graph::prepareNodes() {
+    for (size_t v : topologicalOrder()) {
+        Vertex& vx = vertices_[v];
+        if (vx.is_input) {
+            vx.output_info[""] = ValueInfo{vx.output_kinds.at(""), vx.sample_rate, std::nullopt};
+            continue;
+        }
+        PortInfos inputs;
+        for (const auto& c : incoming(v))
+            inputs[c.to_port] = vertices_[c.from].output_info.at(c.from_port);
+        // The first input in the spec's order (a variadic one's first connection) gives the defaults.
+        const ValueInfo* first = nullptr;
+        for (const auto& port : vx.spec->inputs) {
+            auto it = inputs.find(port.variadic ? port.name + "0" : port.name);
+            if (it != inputs.end()) {
+                first = &it->second;
+                break;
+            }
+        }
+        PortInfos outputs;
+        for (const auto& [port, kind] : vx.output_kinds) {
+            ValueInfo info{kind, std::nullopt, std::nullopt};
+            if (first) {
+                info.sample_rate = first->sample_rate;
+                if (first->kind == kind)
+                    info.hop = first->hop; // the same kind of value: the same frames
+            }
+            outputs[port] = info;
+        }
+        vx.output_info = vx.node->prepare(inputs, std::move(outputs));
     }
 }
 

@@ -5,7 +5,9 @@
  * `Graph::build` checks everything before any tensor moves: unknown node types, parameters
  * against each node's spec, edges between existing ports of compatible kinds, inputs connected
  * once, required inputs connected, no cycle (the nodes on it are named), outputs that exist.
- * Each error names the preset file, the JSON pointer and the node.
+ * Each error names the preset file, the JSON pointer and the node. Then every node is prepared
+ * (Node::prepare) with what is known of its inputs, so what depends on a known sample rate or hop
+ * is checked here too.
  *
  * Vertices are the graph inputs and the nodes, in the order the preset lists them; an edge carries
  * the ports it joins. Plan (plan.h) turns a Graph into an execution order.
@@ -33,6 +35,7 @@ public:
         Location where;
         std::map<std::string, Kind> output_kinds; ///< resolved kind of each output port
         std::optional<double> sample_rate;        ///< graph inputs only
+        PortInfos output_info;                    ///< each output port as prepared (Node::prepare)
     };
     struct Connection {
         size_t from = 0;
@@ -81,6 +84,8 @@ private:
     Graph() = default;
     void checkAcyclic() const;
     void resolveKinds();
+    /** Prepares every node in topological order, propagating ValueInfo from the graph inputs. */
+    void prepareNodes();
 
     std::unique_ptr<Preset> preset_;
     std::vector<Vertex> vertices_;

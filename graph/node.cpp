@@ -23,6 +23,11 @@ template <typename F> auto Node::guarded(const char* what, F&& body) const -> de
     }
 }
 
+PortInfos Node::prepare(const PortInfos& inputs, PortInfos outputs) {
+    guarded("while preparing", [&] { onPrepare(inputs, outputs); });
+    return outputs;
+}
+
 Ports Node::process(const Ports& inputs) {
     return guarded("while processing", [&] { return run(inputs); });
 }

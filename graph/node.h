@@ -2,7 +2,19 @@
 /**
  * Node: one step of a graph (a feature, a network, a fusion rule).
  *
+ * Aims: one object that computes one step the same way offline, block by block and in training, on
+ * the CPU or a GPU, with errors that name the node. Non-aims: scheduling (the Executor decides when
+ * and on which thread a node runs), file I/O (io/), and state shared between nodes.
+ *
  * Life cycle
+ *   - Built: the factory of the node's spec constructs it from validated parameters (NodeContext).
+ *   - Prepared: when the graph is built, `prepare(inputs, outputs)` tells it what is known of its
+ *     inputs before anything runs (kind, sample rate, hop: ValueInfo) and lets it correct what its
+ *     outputs will be (a resampler's rate, a feature's hop). A node checks there what depends on its
+ *     inputs (a mel band above the Nyquist frequency of a known rate, frames of different hops joined)
+ *     and makes its constants once (filterbanks, windows), so `avgraph validate` reports such errors
+ *     and the first run does not pay for them. What stays unknown (a graph input that takes each
+ *     file at its own rate) is checked when the value arrives.
  *   - Offline: `process(inputs)` takes whole values (batch first) and returns the outputs. It must
  *     not keep state between calls, so the executor may call nodes of independent branches at once.
  *   - Streaming: `prepareStream(spec)`, then `processBlock(inputs)` with consecutive blocks; each
@@ -28,6 +40,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 
 namespace avgraph {
@@ -43,6 +56,18 @@ struct NodeContext {
     Location where; ///< the node in its preset, for errors raised later
     std::filesystem::path preset_dir;
 };
+
+/**
+ * What the graph knows of a value before anything runs: its kind, and its sample rate and hop where
+ * the graph fixes them (a graph input with a sample_rate, a resampler, a feature's hop_length).
+ */
+struct ValueInfo {
+    Kind kind = Kind::Any;
+    std::optional<double> sample_rate; ///< of the audio the value comes from; unset: known at run time
+    std::optional<int64_t> hop;        ///< samples between frames; unset: not framed, or not known
+};
+/** ValueInfo by port name. */
+using PortInfos = std::map<std::string, ValueInfo>;
 
 /** What a streaming graph will be fed. */
 struct StreamSpec {
@@ -71,6 +96,13 @@ public:
     const Params& params() const { return context_.params; }
     const Location& where() const { return context_.where; }
 
+    /**
+     * Called once, when the graph is built: `inputs` by connected input port, `outputs` as the graph
+     * derives them (kinds resolved; the sample rate of the first input that has one; its hop where the
+     * kind is unchanged). Returns the outputs as the node corrects them. Throws an Error at the node.
+     */
+    PortInfos prepare(const PortInfos& inputs, PortInfos outputs);
+
     Ports process(const Ports& inputs);
 
     void prepareStream(const StreamSpec& spec);
@@ -90,6 +122,8 @@ public:
     Error error(const std::string& message) const;
 
 protected:
+    /** Default: nothing to check or make, the outputs as derived. */
+    virtual void onPrepare(const PortInfos& inputs, PortInfos& outputs) {}
     virtual Ports run(const Ports& inputs) = 0;
     virtual void onPrepareStream(const StreamSpec& spec);
     virtual Ports runBlock(const Ports& inputs);

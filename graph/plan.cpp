@@ -27,12 +27,11 @@ torch::Device resolveDevice(const std::string& name, const Location& where) {
     throw Error(where, "unknown device '" + name + "' (expected cpu, cuda, cuda:N or auto)");
 }
 
-Plan Plan::make(const Graph& graph, const std::string& default_device) {
+Plan Plan::make(const Graph& graph, const std::string& default_device, const Location& default_from) {
     Plan plan;
     auto needed = graph.neededForOutputs();
     plan.step_of_.assign(graph.size(), -1);
-    Location cli{"--device", "", "", 0, 0};
-    torch::Device fallback = resolveDevice(default_device, cli);
+    torch::Device fallback = resolveDevice(default_device, default_from);
     for (size_t v : graph.topologicalOrder()) {
         if (!needed[v])
             continue;

@@ -31,10 +31,12 @@ struct Transfer {
 class Plan {
 public:
     /**
-     * `default_device` applies to nodes whose preset names none ("" = "auto"). Throws an Error at
+     * `default_device` applies to nodes whose preset names none ("" = "auto"); `default_from` is where
+     * the caller got it (an option, a setting), for the error when it is no device. Throws an Error at
      * the node when it asks for CUDA and this LibTorch has none.
      */
-    static Plan make(const Graph& graph, const std::string& default_device = "");
+    static Plan make(const Graph& graph, const std::string& default_device = "",
+                     const Location& default_from = {});
 
     const std::vector<PlanStep>& steps() const { return steps_; }
     const std::vector<Transfer>& transfers() const { return transfers_; }

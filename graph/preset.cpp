@@ -184,23 +184,24 @@ json readJsonFile(const fs::path& file) {
     return parseJson(buffer.str(), file.string());
 }
 
-Preset Preset::load(const fs::path& file, const std::vector<std::string>& overrides) {
+Preset Preset::load(const fs::path& file, const std::vector<std::string>& overrides,
+                    const std::string& override_origin) {
     if (!fs::exists(file))
         throw Error({file.string(), "", "", 0, 0}, "preset not found");
     std::ifstream in(file, std::ios::binary);
     std::stringstream buffer;
     buffer << in.rdbuf();
-    return parse(buffer.str(), file, overrides);
+    return parse(buffer.str(), file, overrides, override_origin);
 }
 
-Preset Preset::parse(const std::string& text, const fs::path& file,
-                     const std::vector<std::string>& overrides) {
+Preset Preset::parse(const std::string& text, const fs::path& file, const std::vector<std::string>& overrides,
+                     const std::string& override_origin) {
     Preset p;
     p.file_ = file;
     std::vector<fs::path> chain;
     p.document_ = loadMerged(file, chain, p.origin_, &text);
     for (const auto& o : overrides) {
-        std::string source = "--set " + o;
+        std::string source = override_origin + " " + o;
         auto eq = o.find('=');
         auto dot = o.find('.');
         if (eq == std::string::npos || dot == std::string::npos || dot > eq || dot == 0 || dot + 1 == eq)
@@ -219,7 +220,9 @@ Preset Preset::parse(const std::string& text, const fs::path& file,
         if (value.is_discarded())
             value = raw; // a bare word such as slaney or reflect
         nodes[node]["params"][param] = value;
-        p.origin_["/nodes/" + pointerToken(node) + "/params/" + pointerToken(param)] = source;
+        const std::string pointer = "/nodes/" + pointerToken(node) + "/params/" + pointerToken(param);
+        p.origin_[pointer] = source;
+        p.overridden_.insert(pointer);
     }
     p.interpret();
     return p;
@@ -239,10 +242,14 @@ Location Preset::locate(const std::string& pointer, const std::string& node) con
 }
 
 fs::path Preset::folderOf(const std::string& pointer) const {
-    std::string file = locate(pointer).file;
-    if (file.rfind("--set", 0) == 0)
-        return fs::current_path(); // a path given on the command line is relative to where it was typed
-    return fs::path(file).parent_path();
+    // The nearest pointer at or above `pointer` that something set, as locate finds it: an override?
+    for (std::string ptr = pointer;; ptr = ptr.substr(0, ptr.rfind('/'))) {
+        if (overridden_.count(ptr))
+            return fs::current_path(); // a path given on the command line is relative to where it was typed
+        if (origin_.count(ptr) || ptr.empty())
+            break;
+    }
+    return fs::path(locate(pointer).file).parent_path();
 }
 
 namespace {
@@ -338,7 +345,7 @@ void Preset::interpret() {
             throw Error(locate(ptr, id), "expected {\"type\": ..., \"params\": {...}}");
         onlyKeys(spec, {"type", "params", "device", "description"}, ptr, *this, id);
         if (!spec.contains("type") || !spec["type"].is_string())
-            throw Error(locate(ptr, id), "missing \"type\", e.g. \"features.logmel\" (see `avgraph nodes`)");
+            throw Error(locate(ptr, id), "missing \"type\", e.g. \"features.logmel\"");
         PresetNode n{id, spec["type"].get<std::string>(), spec.value("params", json()), ""};
         if (spec.contains("device")) {
             const auto& dev = spec["device"];

@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,12 +65,16 @@ class Preset {
 public:
     /**
      * Loads a preset file, applying `extends` and then each "node.param=value" override (the value
-     * is read as JSON when it parses, e.g. 128, null or true, and as a string otherwise).
+     * is read as JSON when it parses, e.g. 128, null or true, and as a string otherwise). Errors in an
+     * override are located at `override_origin` followed by the override ("--set feat.n_mels=x" when
+     * the command line passes "--set"); relative paths in overrides resolve against the working folder.
      */
-    static Preset load(const std::filesystem::path& file, const std::vector<std::string>& overrides = {});
+    static Preset load(const std::filesystem::path& file, const std::vector<std::string>& overrides = {},
+                       const std::string& override_origin = "override");
     /** Parses a preset from text; `file` names it in errors and anchors relative paths. */
     static Preset parse(const std::string& text, const std::filesystem::path& file,
-                        const std::vector<std::string>& overrides = {});
+                        const std::vector<std::string>& overrides = {},
+                        const std::string& override_origin = "override");
 
     const std::filesystem::path& file() const { return file_; }
     const std::string& name() const { return name_; }
@@ -83,7 +88,7 @@ public:
     /** Node libraries the preset needs, as absolute paths. */
     const std::vector<std::filesystem::path>& nodeLibraries() const { return node_libraries_; }
 
-    /** Where a JSON pointer of the merged document was written: the file (or --set) that set it. */
+    /** Where a JSON pointer of the merged document was written: the file (or override) that set it. */
     Location locate(const std::string& pointer, const std::string& node = "") const;
     /** Folder of the file that set a pointer: relative paths written there resolve against it. */
     std::filesystem::path folderOf(const std::string& pointer) const;
@@ -93,7 +98,8 @@ private:
     std::filesystem::path file_;
     std::string name_;
     nlohmann::json document_;
-    std::map<std::string, std::string> origin_; ///< JSON pointer -> file (or "--set ...")
+    std::map<std::string, std::string> origin_; ///< JSON pointer -> file (or "<override_origin> ...")
+    std::set<std::string> overridden_;          ///< pointers an override set
     std::vector<PresetInput> inputs_;
     std::vector<PresetNode> nodes_;
     std::vector<PresetEdge> edges_;

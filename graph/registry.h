@@ -40,10 +40,16 @@ public:
     /** Names close to `type` (same family, or edit distance <= 3), for "did you mean" hints. */
     std::vector<std::string> suggest(std::string_view type) const;
 
+    /** Where the host's users find the node types (the CLI: "`avgraph nodes` lists the known types"),
+     *  added to the error for an unknown type; none by default. */
+    void setUnknownTypeHint(std::string hint) { unknown_type_hint_ = std::move(hint); }
+    const std::string& unknownTypeHint() const { return unknown_type_hint_; }
+
 private:
     std::map<std::string, NodeSpec, std::less<>> specs_;
     std::vector<std::filesystem::path> loaded_;
     std::vector<void*> handles_; // kept open for the registry's lifetime: the specs point into them
+    std::string unknown_type_hint_;
 };
 
 } // namespace avgraph

@@ -70,7 +70,7 @@ SegmentedStream::SegmentedStream(Executor& executor, const SegmentSpec& spec, co
         throw Error(
             preset.locate("/outputs"),
             "every output of this preset streams, so there is nothing to run per segment; segments are "
-            "for presets that end in a classifier (a probabilities output): run it without --segment");
+            "for presets that end in a classifier (a probabilities output); stream it whole instead");
     // An output read from a streaming node is windowed too: it gets a segment axis like the others.
     std::vector<std::string> wanted;
     for (const auto& o : graph.outputs()) {

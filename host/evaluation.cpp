@@ -1,11 +1,14 @@
 // Running a classifier graph over a dataset's clips (host/evaluation.h).
 #include "host/evaluation.h"
-#include "host/message_text.h"
+#include "io/message_text.h"
 
 #include "graph/error.h"
-#include "host/audio_input.h"
+#include "host/datasets/clip_inputs.h"
 #include "host/metrics/metrics.h"
 #include "host/progress_bar.h"
+#include "host/training/batcher.h"
+#include "host/training/class_columns.h"
+#include "io/audio_input.h"
 
 #include "host/metrics/plots.h"
 
@@ -17,6 +20,7 @@
 #include <map>
 #include <ostream>
 #include <sstream>
+#include <stdexcept>
 
 namespace avgraph::host {
 
@@ -35,20 +39,71 @@ std::string probabilityOutput(const Preset& preset) {
                     (names.empty() ? std::string("no outputs") : "the outputs " + joinNames(names)));
 }
 
+namespace {
+
+/** The output named `name` (empty: probabilityOutput); an Error listing the outputs when there is none. */
+std::string chosenOutput(const Preset& preset, const std::string& name) {
+    if (name.empty())
+        return probabilityOutput(preset);
+    std::vector<std::string> names;
+    for (const auto& o : preset.outputs())
+        names.push_back(o.name);
+    if (std::find(names.begin(), names.end(), name) == names.end())
+        throw Error(preset.locate("/outputs"),
+                    "no output named \"" + name + "\"; this preset has " + joinNames(names));
+    return name;
+}
+
+/** column[c]: the output's column of dataset class c (host/training/class_columns.h); errors at the output.
+ */
+std::vector<int64_t> outputColumns(const Preset& preset, const std::string& output, const Value& value,
+                                   const Dataset& ds) {
+    const torch::Tensor& t = value.tensor;
+    const auto n_classes = static_cast<int64_t>(ds.classes.size());
+    if (t.size(1) != n_classes)
+        throw Error(preset.locate("/outputs/" + pointerToken(output)),
+                    "the model gives " + std::to_string(t.size(1)) + " classes (output \"" + output + "\" " +
+                        shapeText(t) + "), the dataset has " + std::to_string(n_classes) + " (" +
+                        joinNames(ds.classes) + ")");
+    try {
+        return training::classColumns(ds.classes, value.class_names);
+    } catch (const std::invalid_argument& e) {
+        throw Error(preset.locate("/outputs/" + pointerToken(output)), e.what());
+    }
+}
+
+/** The batch's class probabilities as doubles on the CPU; an Error at the output when they are not. */
+torch::Tensor checkedProbabilities(const Preset& preset, const std::string& output, torch::Tensor t) {
+    t = t.to(torch::kCPU, torch::kDouble).contiguous();
+    if (t.min().item<double>() < 0.0 || t.max().item<double>() > 1.0 ||
+        (t.sum(1) - 1.0).abs().max().item<double>() > metrics::kSumTolerance)
+        throw Error(preset.locate("/outputs/" + pointerToken(output)),
+                    "output \"" + output +
+                        "\" does not hold class probabilities (values in [0, 1] summing to 1 per "
+                        "clip); end the preset with models.softmax");
+    return t;
+}
+
+/** The graph's outputs for a batch of clips; an error names the clips. */
+std::map<std::string, Value> runClips(Executor& executor, const Dataset& ds, const std::vector<size_t>& clips,
+                                      const std::vector<std::map<std::string, Value>>& inputs) {
+    try {
+        return executor.run(stackClipInputs(inputs));
+    } catch (const Error& e) {
+        std::string names;
+        for (size_t i : clips)
+            names += (names.empty() ? "" : ", ") + ds.clips[i].path.string();
+        throw Error(e.where(), e.message() + " (clips " + names + ")");
+    }
+}
+
+} // namespace
+
 metrics::Predictions predictClips(Executor& executor, const Dataset& ds, const std::vector<size_t>& clips,
                                   const std::vector<size_t>& train_clips, int batch_size, bool progress,
                                   const std::string& output_name) {
     const Preset& preset = executor.graph().preset();
-    const auto& inputs = preset.inputs();
-    std::string output = output_name.empty() ? probabilityOutput(preset) : output_name;
-    if (!output_name.empty() && std::none_of(preset.outputs().begin(), preset.outputs().end(),
-                                             [&](const auto& o) { return o.name == output; })) {
-        std::vector<std::string> names;
-        for (const auto& o : preset.outputs())
-            names.push_back(o.name);
-        throw Error(preset.locate("/outputs"),
-                    "no output named \"" + output + "\"; this preset has " + joinNames(names));
-    }
+    const std::string output = chosenOutput(preset, output_name);
     metrics::Predictions predictions;
     predictions.classes = ds.classes;
     for (size_t i : train_clips) {
@@ -57,90 +112,45 @@ metrics::Predictions predictClips(Executor& executor, const Dataset& ds, const s
         if (!ds.clips[i].device.empty())
             predictions.train_devices.insert(ds.clips[i].device);
     }
-
-    // column[c]: the model's output column of dataset class c (set from the first batch).
-    std::vector<int64_t> column;
-    auto mapClasses = [&](const Value& value) {
-        const torch::Tensor& t = value.tensor;
-        auto n_classes = static_cast<int64_t>(ds.classes.size());
-        if (t.size(1) != n_classes)
-            throw Error(preset.locate("/outputs/" + pointerToken(output)),
-                        "the model gives " + std::to_string(t.size(1)) + " classes (output \"" + output +
-                            "\" " + shapeText(t) + "), the dataset has " + std::to_string(n_classes) + " (" +
-                            joinNames(ds.classes) + ")");
-        column.resize(ds.classes.size());
-        if (value.class_names.empty()) { // the model's columns are the dataset's classes in order
-            for (int64_t c = 0; c < n_classes; ++c)
-                column[c] = c;
-            return;
-        }
-        for (size_t c = 0; c < ds.classes.size(); ++c) {
-            auto it = std::find(value.class_names.begin(), value.class_names.end(), ds.classes[c]);
-            if (it == value.class_names.end())
-                throw Error(preset.locate("/outputs/" + pointerToken(output)),
-                            "the dataset's class \"" + ds.classes[c] +
-                                "\" is not one of the model's class names (" + joinNames(value.class_names) +
-                                ")");
-            column[c] = it - value.class_names.begin();
-        }
-    };
-
+    std::vector<int64_t> column; // the model's output column of each dataset class, from the first batch
     ProgressBar bar(clips.size(), progress);
-    std::vector<std::map<std::string, Value>> pending;
-    std::vector<size_t> batch_clips;
     size_t done = 0;
-    auto flush = [&] {
-        if (pending.empty())
-            return;
-        std::map<std::string, Value> results;
-        try {
-            results = executor.run(stackClipInputs(pending));
-        } catch (const Error& e) {
-            std::string names;
-            for (size_t i : batch_clips)
-                names += (names.empty() ? "" : ", ") + ds.clips[i].path.string();
-            throw Error(e.where(), e.message() + " (clips " + names + ")");
-        }
-        const Value& value = results.at(output);
-        torch::Tensor t = value.tensor;
-        if (t.dim() != 2 || t.size(0) != static_cast<int64_t>(pending.size()))
-            throw Error(preset.locate("/outputs/" + pointerToken(output)),
-                        "output \"" + output + "\" has shape " + shapeText(t) + " for a batch of " +
-                            std::to_string(pending.size()) +
-                            " clip(s); evaluation needs [batch, classes] class probabilities");
-        if (column.empty())
-            mapClasses(value);
-        t = t.to(torch::kCPU, torch::kDouble).contiguous();
-        if (t.min().item<double>() < 0.0 || t.max().item<double>() > 1.0 ||
-            (t.sum(1) - 1.0).abs().max().item<double>() > metrics::kSumTolerance)
-            throw Error(preset.locate("/outputs/" + pointerToken(output)),
-                        "output \"" + output +
-                            "\" does not hold class probabilities (values in [0, 1] summing to 1 per "
-                            "clip); end the preset with models.softmax");
-        auto a = t.accessor<double, 2>();
-        for (size_t b = 0; b < pending.size(); ++b) {
-            const Clip& clip = ds.clips[batch_clips[b]];
-            std::vector<double> p(column.size());
-            for (size_t c = 0; c < column.size(); ++c)
-                p[c] = a[static_cast<int64_t>(b)][column[c]];
-            predictions.add(clip.file, clip.label, std::move(p), clip.city, clip.device);
-        }
-        done += pending.size();
-        bar.update(done, ds.clips[batch_clips.back()].path.filename().string());
-        pending.clear();
-        batch_clips.clear();
-    };
+    using Loaded = std::pair<size_t, std::map<std::string, Value>>; // a clip and its graph inputs
+    training::ShapeBatcher<Loaded> batcher(
+        static_cast<size_t>(batch_size), [&](const std::vector<Loaded>& batch) {
+            std::vector<size_t> batch_clips;
+            std::vector<std::map<std::string, Value>> inputs;
+            for (const auto& [clip, values] : batch) {
+                batch_clips.push_back(clip);
+                inputs.push_back(values);
+            }
+            const Value value = runClips(executor, ds, batch_clips, inputs).at(output);
+            if (value.tensor.dim() != 2 || value.tensor.size(0) != static_cast<int64_t>(batch.size()))
+                throw Error(preset.locate("/outputs/" + pointerToken(output)),
+                            "output \"" + output + "\" has shape " + shapeText(value.tensor) +
+                                " for a batch of " + std::to_string(batch.size()) +
+                                " clip(s); evaluation needs [batch, classes] class probabilities");
+            if (column.empty())
+                column = outputColumns(preset, output, value, ds);
+            const auto t = checkedProbabilities(preset, output, value.tensor);
+            auto a = t.accessor<double, 2>();
+            for (size_t b = 0; b < batch_clips.size(); ++b) {
+                const Clip& clip = ds.clips[batch_clips[b]];
+                std::vector<double> p(column.size());
+                for (size_t c = 0; c < column.size(); ++c)
+                    p[c] = a[static_cast<int64_t>(b)][column[c]];
+                predictions.add(clip.file, clip.label, std::move(p), clip.city, clip.device);
+            }
+            done += batch_clips.size();
+            bar.update(done, ds.clips[batch_clips.back()].path.filename().string());
+        });
     for (size_t i : clips) {
-        auto clip = loadClipInputs(ds.clips[i], inputs);
-        if (!pending.empty() &&
-            (!sameShapes(pending[0], clip) || static_cast<int>(pending.size()) >= batch_size))
-            flush();
-        pending.push_back(std::move(clip));
-        batch_clips.push_back(i);
+        auto values = loadClipInputs(ds.clips[i], preset.inputs());
+        auto shape = training::shapeKey(values);
+        batcher.add({i, std::move(values)}, std::move(shape));
     }
-    flush();
+    batcher.flush();
     bar.finish();
-
     return predictions;
 }
 

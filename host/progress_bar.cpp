@@ -3,10 +3,22 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <iomanip>
+#include <sstream>
 
 namespace avgraph::host {
 
 bool stderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
+
+std::string fixedText(double x, int digits) {
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(digits) << x;
+    return s.str();
+}
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 ProgressBar::ProgressBar(size_t total, bool enabled)
     : total_(total), enabled_(enabled), start_(std::chrono::steady_clock::now()) {}

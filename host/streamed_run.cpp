@@ -1,10 +1,10 @@
 #include "host/streamed_run.h"
 
 #include "graph/error.h"
-#include "host/audio_input.h"
-#include "host/message_text.h"
+#include "io/audio_input.h"
+#include "io/message_text.h"
 #include "host/metrics/plots.h"
-#include "host/npy_stream.h"
+#include "io/npy_stream.h"
 #include "nodes/signal/soxr_resampler.h"
 
 #include <cmath>

@@ -16,8 +16,8 @@
 #include "graph/executor.h"
 #include "graph/preset.h"
 #include "graph/segments.h"
-#include "host/audio_stream.h"
-#include "host/output_folder.h"
+#include "io/audio_stream.h"
+#include "io/output_folder.h"
 
 #include <filesystem>
 #include <functional>

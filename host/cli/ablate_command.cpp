@@ -2,11 +2,12 @@
 // paper's Table 1 in presets/ablation/) on the same folds with the same seeds, each fold as a child
 // `avgraph train` process, and writes one table of the results (docs/ablation.md).
 #include "host/cli/commands.h"
-#include "host/message_text.h"
+#include "io/message_text.h"
 
 #include "graph/error.h"
 #include "graph/preset.h"
 #include "host/datasets/dataset.h"
+#include "host/metrics/training_log.h"
 
 #include <nlohmann/json.hpp>
 
@@ -135,16 +136,10 @@ std::string csvNumber(const std::optional<double>& v) { return v ? csvNumber(*v)
 double trainingSeconds(const fs::path& dir, int& epochs) {
     double seconds = 0.0;
     auto add = [&](const fs::path& log, bool count) {
-        std::ifstream in(log);
-        std::string line;
-        while (std::getline(in, line)) {
-            auto j = nlohmann::json::parse(line, nullptr, false);
-            if (j.is_discarded() || !j.is_object())
-                continue;
-            epochs += count && j.contains("epoch");
-            if (j.contains("seconds") && j["seconds"].is_number())
-                seconds += j["seconds"].get<double>();
-        }
+        if (count)
+            for (const auto& r : metrics::readLogRecords(log, metrics::MalformedLines::skip))
+                epochs += r.json.contains("epoch");
+        seconds += metrics::loggedSeconds(log);
     };
     std::error_code ec;
     if (fs::exists(dir / "log.jsonl"))
@@ -347,7 +342,7 @@ private:
     void loadRows() {
         std::set<std::string> names;
         for (const auto& file : settings_.presets) {
-            Preset preset = Preset::load(file, settings_.overrides);
+            Preset preset = Preset::load(file, settings_.overrides, "--set");
             const auto& doc = preset.document();
             if (!doc.contains("train") || !doc.at("train").is_object())
                 throw Error(

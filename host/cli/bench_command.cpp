@@ -2,8 +2,8 @@
 #include "host/cli/commands.h"
 
 #include "graph/error.h"
-#include "host/audio_input.h"
 #include "host/profile_report.h"
+#include "io/audio_input.h"
 
 #include <nlohmann/json.hpp>
 

@@ -5,8 +5,8 @@
 
 #include "graph/error.h"
 #include "host/cli/commands.h"
-#include "host/runtime.h"
 #include "host/version.h"
+#include "io/runtime.h"
 
 #include <iostream>
 

@@ -38,6 +38,9 @@ struct LoadedGraph {
 
 void addGraphOptions(CLI::App& command, GraphOptions& options, bool with_runtime);
 LoadedGraph loadGraph(const GraphOptions& options, const GlobalOptions& global);
+/** The built-in nodes and the --nodes libraries, with the hint that names `avgraph nodes` for an unknown
+ * type. */
+std::unique_ptr<Registry> cliRegistry(const GlobalOptions& global);
 
 void addRunCommand(CLI::App& app, const GlobalOptions& global);
 void addValidateCommand(CLI::App& app, const GlobalOptions& global);

@@ -1,14 +1,14 @@
 // avgraph eval: a classifier preset over a dataset's test split, scored as DCASE scores it
 // (metrics.json, report.md, plots and the prediction CSV; docs/evaluation.md).
 #include "host/cli/commands.h"
-#include "host/message_text.h"
+#include "io/message_text.h"
 
 #include "graph/error.h"
 #include "host/datasets/dataset.h"
 #include "host/evaluation.h"
 #include "host/metrics/report.h"
 #include "host/progress_bar.h"
-#include "host/trained_weights.h"
+#include "io/trained_weights.h"
 
 #include <algorithm>
 #include <iostream>
@@ -32,7 +32,7 @@ struct EvalSettings {
     std::string output;
 };
 
-/** --weights W as the `NODE.weights=` overrides host/trained_weights.h derives from a file or run folder. */
+/** --weights W as the `NODE.weights=` overrides io/trained_weights.h derives from a file or run folder. */
 GraphOptions withWeights(const EvalSettings& settings, const GlobalOptions& global) {
     GraphOptions options = settings.graph;
     if (settings.weights.empty())

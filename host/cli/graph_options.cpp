@@ -1,6 +1,6 @@
 #include "host/cli/commands.h"
 
-#include "host/runtime.h"
+#include "io/runtime.h"
 
 namespace avgraph::host {
 
@@ -19,13 +19,20 @@ void addGraphOptions(CLI::App& command, GraphOptions& options, bool with_runtime
     }
 }
 
+std::unique_ptr<Registry> cliRegistry(const GlobalOptions& global) {
+    auto registry = makeRegistry(global.node_libraries);
+    registry->setUnknownTypeHint("`avgraph nodes` lists the known types");
+    return registry;
+}
+
 LoadedGraph loadGraph(const GraphOptions& options, const GlobalOptions& global) {
     configureThreads(options.threads);
     LoadedGraph loaded;
-    loaded.registry = makeRegistry(global.node_libraries);
-    Preset preset = Preset::load(options.preset, options.overrides);
+    loaded.registry = cliRegistry(global);
+    Preset preset = Preset::load(options.preset, options.overrides, "--set");
     loaded.graph = std::make_unique<Graph>(Graph::build(preset, *loaded.registry));
-    loaded.executor = std::make_unique<Executor>(*loaded.graph, Plan::make(*loaded.graph, options.device));
+    loaded.executor = std::make_unique<Executor>(
+        *loaded.graph, Plan::make(*loaded.graph, options.device, Location{"--device", "", "", 0, 0}));
     return loaded;
 }
 

@@ -3,9 +3,9 @@
 
 #include "graph/error.h"
 #include "host/node_reference.h"
-#include "host/runtime.h"
 #include "host/streamed_run.h"
 #include "host/training/train_config.h"
+#include "io/runtime.h"
 
 #include <fstream>
 #include <iostream>
@@ -109,7 +109,7 @@ void addNodesCommand(CLI::App& app, const GlobalOptions& global) {
     cmd->add_flag("--markdown", *markdown, "The full node reference as Markdown (docs/nodes.md)");
     cmd->add_option("-o,--output", *output, "Write to a file instead of standard output");
     cmd->callback([type, markdown, output, &global] {
-        auto registry = makeRegistry(global.node_libraries);
+        auto registry = cliRegistry(global);
         if (!type->empty()) {
             const NodeSpec* spec = registry->find(*type);
             if (!spec) {

@@ -1,14 +1,16 @@
 // avgraph run: a preset over audio or image files, writing each output as .npy (and images as .png).
 #include "host/cli/commands.h"
-#include "host/message_text.h"
+#include "io/message_text.h"
 
 #include "graph/error.h"
-#include "host/audio_input.h"
-#include "host/input_files.h"
-#include "host/output_folder.h"
+#include "host/datasets/clip_inputs.h"
 #include "host/profile_report.h"
 #include "host/progress_bar.h"
 #include "host/streamed_run.h"
+#include "host/training/batcher.h"
+#include "io/audio_input.h"
+#include "io/input_files.h"
+#include "io/output_folder.h"
 
 #include <chrono>
 #include <cstdio>
@@ -246,8 +248,6 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
     size_t done = 0;
     Failures failures{settings.keep_going};
     using ClipInputs = std::map<std::string, Value>;
-    std::vector<ClipInputs> batch;
-    std::vector<const InputFile*> batch_files;
 
     // Writes the outputs of one batch. A failure names its input: in a batch of several clips each is run
     // alone to find which one failed, and with --keep-going the others are still written.
@@ -291,14 +291,18 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
             }
         };
 
-    auto flush = [&] {
-        if (batch.empty())
-            return;
-        runBatch(batch, batch_files);
-        progress.update(done + failures.count, batch_files.back()->path.filename().string());
-        batch.clear();
-        batch_files.clear();
-    };
+    using Loaded = std::pair<const InputFile*, ClipInputs>;
+    training::ShapeBatcher<Loaded> batcher(
+        static_cast<size_t>(settings.batch), [&](const std::vector<Loaded>& batch) {
+            std::vector<ClipInputs> clips;
+            std::vector<const InputFile*> names;
+            for (const auto& [file, values] : batch) {
+                names.push_back(file);
+                clips.push_back(values);
+            }
+            runBatch(clips, names);
+            progress.update(done + failures.count, names.back()->path.filename().string());
+        });
 
     for (const auto& f : files) {
         ClipInputs clip;
@@ -318,13 +322,10 @@ void runCommand(const RunSettings& settings, const GlobalOptions& global) {
         for (const auto& [name, v] : clip)
             if (v.kind == Kind::Audio)
                 audio_seconds += static_cast<double>(v.tensor.size(-1)) / v.sample_rate;
-        if (!batch.empty() &&
-            (!sameShapes(batch[0], clip) || static_cast<int>(batch.size()) >= settings.batch))
-            flush();
-        batch.push_back(clip);
-        batch_files.push_back(&f);
+        auto shape = training::shapeKey(clip);
+        batcher.add({&f, std::move(clip)}, std::move(shape));
     }
-    flush();
+    batcher.flush();
     progress.finish();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!single && images)

@@ -5,12 +5,12 @@
 #include "graph/error.h"
 #include "host/datasets/dataset.h"
 #include "host/evaluation.h"
-#include "host/message_text.h"
 #include "host/metrics/report.h"
 #include "host/progress_bar.h"
 #include "host/training/distributed.h"
 #include "host/training/staged_recipe.h"
 #include "host/training/trainer.h"
+#include "io/message_text.h"
 #include "nodes/models/batch_norm.h"
 
 #include <nlohmann/json.hpp>
@@ -92,11 +92,11 @@ public:
             collective_.world_size = dp_->worldSize();
             collective_.allreduce_sum = [this](std::vector<torch::Tensor>& t) { dp_->allreduceSum(t); };
             collective_.broadcast = [this](std::vector<torch::Tensor>& t) { dp_->broadcast(t, 0); };
-            nodes::setBatchStatsReducer(dp_->batchStatsReducer());
+            replica_sum_ = dp_->batchStatsReducer();
         }
-        struct ResetReducer {
-            ~ResetReducer() { nodes::setBatchStatsReducer({}); }
-        } reset_reducer;
+        // Batch norm sees the global batch in every graph this thread trains (the executor passes the
+        // scope's sum to the nodes it runs).
+        ReplicaSumScope replicas(&replica_sum_);
         leader_ = collective_.rank == 0;
 
         DatasetOptions data_options;
@@ -110,7 +110,7 @@ public:
                 "`avgraph train` needs labelled clips; this dataset is an evaluation set without labels");
 
         // The train section first: its seed decides the networks' initial weights.
-        Preset preset = Preset::load(settings_.graph.preset, settings_.graph.overrides);
+        Preset preset = Preset::load(settings_.graph.preset, settings_.graph.overrides, "--set");
         preset_for_errors_ = &preset;
         classifiers_ = training::parseClassifierStages(preset);
         for (auto& c : classifiers_) {
@@ -477,6 +477,7 @@ private:
     std::vector<training::TrainConfig> classifiers_; ///< every classifier stage, config_ last
     LoadedGraph front_;
     std::unique_ptr<training::DataParallel> dp_;
+    ReplicaSum replica_sum_; ///< over the processes when data-parallel: batch norm's global statistics
     training::Collective collective_;
     bool leader_ = true;
     std::unique_ptr<training::FeatureCache> cache_;

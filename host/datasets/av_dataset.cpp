@@ -2,11 +2,11 @@
 #include "host/datasets/av_dataset.h"
 
 #include "graph/error.h"
-#include "host/audio_file.h"
+#include "io/audio_file.h"
 #include "host/datasets/metadata_table.h"
 #include "host/datasets/readers.h"
-#include "host/input_files.h"
-#include "host/media/media_file.h"
+#include "io/input_files.h"
+#include "io/media/media_file.h"
 
 #include <torch/torch.h>
 

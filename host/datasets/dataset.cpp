@@ -4,7 +4,7 @@
 #include "graph/error.h"
 #include "host/datasets/av_dataset.h"
 #include "host/datasets/readers.h"
-#include "host/input_files.h"
+#include "io/input_files.h"
 
 #include <algorithm>
 #include <random>

@@ -1,6 +1,10 @@
 #pragma once
 /**
- * Datasets of labelled clips for training and evaluation, read from the layouts they ship in.
+ * Datasets of labelled clips for training and evaluation, read from the layouts they ship in
+ * (avgraph::datasets; links avgraph::io to turn clips into graph inputs: clip_inputs.h).
+ *
+ * Aims: every public layout of the field read as it ships, checked against itself and the disk, with
+ * the official evaluation setup. Non-aims: training, feature computation, copying or converting data.
  *
  *     Dataset ds = openDataset("TAU-urban-acoustic-scenes-2020-mobile-development");
  *     Split split = splitFold(ds, 1);          // fold1_train.csv / fold1_evaluate.csv

@@ -1,7 +1,7 @@
 // ESC-50 (meta/esc50.csv), its ESC-10 subset, and ESC-10 as distributed (a folder per class).
 #include "host/datasets/readers.h"
 
-#include "host/input_files.h"
+#include "io/input_files.h"
 
 #include <algorithm>
 #include <set>

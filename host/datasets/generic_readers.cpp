@@ -1,7 +1,7 @@
 // Layouts of a user's own data: one folder per class, and a CSV list of files.
 #include "host/datasets/readers.h"
 
-#include "host/input_files.h"
+#include "io/input_files.h"
 
 #include <algorithm>
 #include <set>

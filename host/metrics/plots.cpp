@@ -242,16 +242,10 @@ fs::path plotLearningCurves(const fs::path& dir, const std::vector<EpochRecord>&
 fs::path plotLogSeries(const fs::path& dir, const std::string& stem, const std::string& title,
                        const fs::path& log, const std::vector<SeriesPanel>& panels, PlotFormat format) {
     std::vector<nlohmann::json> rows;
-    std::ifstream in(log);
-    if (!in)
-        throw Error({log.string(), "", "", 0, 0}, "cannot read the training log");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.find_first_not_of(" \t\r") != std::string::npos) {
-            auto j = nlohmann::json::parse(line, nullptr, false);
-            if (!j.is_discarded() && j.contains("epoch"))
-                rows.push_back(std::move(j));
-        }
+    forEachLogRecord(log, MalformedLines::skip, [&](const LogRecord& r) {
+        if (r.json.contains("epoch"))
+            rows.push_back(r.json);
+    });
     if (rows.empty())
         throw Error({log.string(), "", "", 0, 0}, "the training log has no epoch to plot");
     std::vector<std::string> keys;

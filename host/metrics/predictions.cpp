@@ -1,5 +1,5 @@
 #include "host/metrics/predictions.h"
-#include "host/message_text.h"
+#include "io/message_text.h"
 
 #include "graph/error.h"
 

@@ -1,7 +1,7 @@
 #include "host/training/distributed.h"
 
 #include "graph/error.h"
-#include "host/input_files.h"
+#include "io/input_files.h"
 
 // c10d declares the Gloo process group only under USE_C10D_GLOO, which Torch's CMake package defines
 // for builds that have it; Debian's LibTorch does (libtorch_cpu.so exports c10d::ProcessGroupGloo and
@@ -250,6 +250,42 @@ nodes::BatchStatsReducer DataParallel::batchStatsReducer() {
         group->wait(group->gloo->allreduce(buffer), "batch-norm statistics allreduce");
         return buffer[0];
     });
+}
+
+void broadcastModules(const Collective& collective, const std::vector<torch::nn::Module*>& modules) {
+    if (!collective.active())
+        return;
+    std::vector<torch::Tensor> state;
+    torch::NoGradGuard no_grad;
+    for (auto* m : modules) {
+        for (auto& p : m->parameters())
+            state.push_back(p.data());
+        for (auto& b : m->buffers())
+            state.push_back(b);
+    }
+    collective.broadcast(state);
+}
+
+void sumGradients(const Collective& collective, std::vector<torch::Tensor>& parameters) {
+    if (!collective.active())
+        return;
+    std::vector<torch::Tensor> grads;
+    for (auto& p : parameters) {
+        if (!p.grad().defined())
+            p.mutable_grad() = torch::zeros_like(p);
+        grads.push_back(p.grad());
+    }
+    collective.allreduce_sum(grads);
+}
+
+std::vector<double> sumOverProcesses(const Collective& collective, std::vector<double> values) {
+    if (!collective.active())
+        return values;
+    std::vector<torch::Tensor> sums{torch::tensor(values, torch::kDouble)};
+    collective.allreduce_sum(sums);
+    for (size_t i = 0; i < values.size(); ++i)
+        values[i] = sums[0][static_cast<int64_t>(i)].item<double>();
+    return values;
 }
 
 } // namespace avgraph::host::training

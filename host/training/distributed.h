@@ -5,26 +5,53 @@
  * Every process (rank) holds the whole network and trains on its slice of each global batch
  * (shardRange); after each backward pass the gradients are summed over the ranks (allreduceSum), so
  * every rank takes the same optimiser step and the weights stay equal on all of them. Batch-norm
- * statistics are taken over the global batch through nodes::setBatchStatsReducer(batchStatsReducer()),
- * and the initial weights are broadcast from rank 0. With the loss of each rank normalised by the
- * global batch size, training gives the same weights as one process on the same data, within float
- * tolerance (dropout masks excepted: they are drawn per process).
+ * statistics are taken over the global batch through the replica sum batchStatsReducer() gives
+ * (RunOptions/ReplicaSumScope), and the initial weights are broadcast from rank 0. With the loss of each rank
+ * normalised by the global batch size, training gives the same weights as one process on the same data,
+ * within float tolerance (dropout masks excepted: they are drawn per process).
  *
  * The group is set up from the environment that torchrun and Slurm launchers set (docs/distributed.md):
  * RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT. Rank 0 hosts a c10d::TCPStore at MASTER_ADDR:MASTER_PORT
  * where the ranks exchange their addresses; the collectives then run over Gloo (TCP, CPU tensors).
  * AVGRAPH_DIST_BACKEND=nccl is refused: Debian's LibTorch is built without NCCL.
+ *
+ * The trainer reaches the group through a Collective (the functions it calls each step), so that one
+ * process needs no group at all.
  */
 #include "nodes/models/batch_norm.h"
 
 #include <torch/torch.h>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
 
 namespace avgraph::host::training {
+
+/**
+ * What training needs from the other data-parallel processes (a DataParallel group, or a test's
+ * stand-in); the defaults are one process, for which every function below does nothing.
+ */
+struct Collective {
+    int rank = 0;
+    int world_size = 1;
+    /** Sums tensors over the processes, in place. */
+    std::function<void(std::vector<torch::Tensor>&)> allreduce_sum;
+    /** Copies rank 0's tensors to the other processes, in place. */
+    std::function<void(std::vector<torch::Tensor>&)> broadcast;
+    bool active() const { return world_size > 1; }
+};
+
+/** Every process starts from rank 0's weights: each module's parameters, then its buffers, broadcast. */
+void broadcastModules(const Collective& collective, const std::vector<torch::nn::Module*>& modules);
+
+/** Sums the parameters' gradients over the processes, in place (a missing gradient counts as zeros). */
+void sumGradients(const Collective& collective, std::vector<torch::Tensor>& parameters);
+
+/** Sums numbers over the processes, as one message of doubles. */
+std::vector<double> sumOverProcesses(const Collective& collective, std::vector<double> values);
 
 /**
  * The [begin, end) slice of n items that `rank` of `world` processes takes: contiguous, in rank order,
@@ -67,7 +94,7 @@ public:
     void barrier();
 
     /**
-     * A BatchStatsReducer over this group, for nodes::setBatchStatsReducer (a custom
+     * A BatchStatsReducer over this group, the replica sum of its training runs (a custom
      * torch::autograd::Function whose forward and backward are allreduce-sum). It keeps the group
      * alive as long as it is set.
      */

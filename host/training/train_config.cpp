@@ -253,6 +253,64 @@ const nlohmann::json* stagesOf(const Preset& preset, unsigned* seed) {
     return &stages;
 }
 
+/** A vqvae stage's "data": "av", "images" or both (default both). */
+void readStageData(const Section& s, StageConfig& c) {
+    c.data = {"av", "images"};
+    if (!s.has("data"))
+        return;
+    const auto& d = s.at("data");
+    std::vector<std::string> data;
+    if (d.is_string())
+        data.push_back(d.get<std::string>());
+    else if (d.is_array())
+        for (const auto& e : d)
+            data.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+    if (data.empty())
+        s.fail("data", "must be \"av\", \"images\" or both as a list, got " + d.dump());
+    for (const auto& e : data)
+        if (e != "av" && e != "images")
+            s.fail("data",
+                   "must be \"av\" (frames of --av-data), \"images\" (--images) or both, got " + d.dump());
+    c.data = data;
+}
+
+/** A transformation stage's own keys: its generator, the vqvae stage it learns from, and the GAN's. */
+void readTransformation(const Section& s, StageConfig& c, const std::vector<StageConfig>& before) {
+    s.string("generator", c.generator);
+    s.string("vqvae", c.vqvae);
+    if (c.vqvae.empty()) {
+        for (const auto& b : before)
+            if (b.kind == "vqvae")
+                c.vqvae = b.name;
+    }
+    bool found = false;
+    for (const auto& b : before)
+        found = found || (b.kind == "vqvae" && b.name == c.vqvae);
+    if (!found)
+        s.fail("vqvae", "the transformation stage needs an earlier vqvae stage to give its targets" +
+                            (c.vqvae.empty() ? std::string() : "; none is named \"" + c.vqvae + "\""));
+    s.number("audio_seconds", c.audio_seconds, 0.01, 600.0);
+    s.integer("n_critic", c.n_critic, 1, 100);
+    s.number("lambda_gp", c.lambda_gp, 0.0, 1e6);
+    s.number("gamma", c.gamma, 0.0, 1e6);
+    s.number("regression", c.regression, 0.0, 1e6);
+    readOptimizer(s, c.critic_optimizer, "critic_optimizer");
+}
+
+/** The stage's name (default: its kind): a folder name, its own among the stages before it. */
+void readStageName(const Section& s, StageConfig& c, const std::vector<StageConfig>& before) {
+    if (s.has("name")) {
+        s.string("name", c.name);
+        for (char ch : c.name)
+            if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_')
+                s.fail("name",
+                       "names the stage's folder: letters, digits, - and _ only, got \"" + c.name + "\"");
+    }
+    for (const auto& b : before)
+        if (b.name == c.name)
+            s.fail("name", "\"" + c.name + "\" names an earlier stage too; give each stage its own name");
+}
+
 StageConfig parseStage(const Preset& preset, const nlohmann::json& st, size_t index,
                        const std::vector<StageConfig>& before) {
     StageConfig c;
@@ -268,16 +326,7 @@ StageConfig parseStage(const Preset& preset, const nlohmann::json& st, size_t in
         keys.insert({"critic", "generator", "vqvae", "audio_seconds", "n_critic", "lambda_gp", "gamma",
                      "regression", "critic_optimizer"});
     Section s(preset, st, c.pointer, keys);
-    if (s.has("name")) {
-        s.string("name", c.name);
-        for (char ch : c.name)
-            if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_')
-                s.fail("name",
-                       "names the stage's folder: letters, digits, - and _ only, got \"" + c.name + "\"");
-    }
-    for (const auto& b : before)
-        if (b.name == c.name)
-            s.fail("name", "\"" + c.name + "\" names an earlier stage too; give each stage its own name");
+    readStageName(s, c, before);
     s.integer("epochs", c.epochs, 1, 100000);
     s.integer("batch_size", c.batch_size, 1, 65536);
     s.number("validation_fraction", c.validation_fraction, 0.0, 0.9);
@@ -299,46 +348,10 @@ StageConfig parseStage(const Preset& preset, const nlohmann::json& st, size_t in
                                ", relative to this preset");
     c.preset = fs::absolute(preset.folderOf(s.pointer(preset_key)) / s.at(preset_key).get<std::string>())
                    .lexically_normal();
-    if (c.kind == "vqvae") {
-        c.data = {"av", "images"};
-        if (s.has("data")) {
-            const auto& d = s.at("data");
-            std::vector<std::string> data;
-            if (d.is_string())
-                data.push_back(d.get<std::string>());
-            else if (d.is_array())
-                for (const auto& e : d)
-                    data.push_back(e.is_string() ? e.get<std::string>() : e.dump());
-            if (data.empty())
-                s.fail("data", "must be \"av\", \"images\" or both as a list, got " + d.dump());
-            for (const auto& e : data)
-                if (e != "av" && e != "images")
-                    s.fail("data",
-                           "must be \"av\" (frames of --av-data), \"images\" (--images) or both, got " +
-                               d.dump());
-            c.data = data;
-        }
-        return c;
-    }
-    s.string("generator", c.generator);
-    s.string("vqvae", c.vqvae);
-    if (c.vqvae.empty()) {
-        for (const auto& b : before)
-            if (b.kind == "vqvae")
-                c.vqvae = b.name;
-    }
-    bool found = false;
-    for (const auto& b : before)
-        found = found || (b.kind == "vqvae" && b.name == c.vqvae);
-    if (!found)
-        s.fail("vqvae", "the transformation stage needs an earlier vqvae stage to give its targets" +
-                            (c.vqvae.empty() ? std::string() : "; none is named \"" + c.vqvae + "\""));
-    s.number("audio_seconds", c.audio_seconds, 0.01, 600.0);
-    s.integer("n_critic", c.n_critic, 1, 100);
-    s.number("lambda_gp", c.lambda_gp, 0.0, 1e6);
-    s.number("gamma", c.gamma, 0.0, 1e6);
-    s.number("regression", c.regression, 0.0, 1e6);
-    readOptimizer(s, c.critic_optimizer, "critic_optimizer");
+    if (c.kind == "vqvae")
+        readStageData(s, c);
+    else
+        readTransformation(s, c, before);
     return c;
 }
 

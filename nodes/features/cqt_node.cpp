@@ -43,6 +43,12 @@ public:
         : Node(ctx), settings_(cqtSettings(ctx.params)), power_(ctx.params.real("power")) {}
 
 protected:
+    void onPrepare(const PortInfos& in, PortInfos& out) override {
+        out["cqt"].hop = settings_.hop_length;
+        // Builds the float32 CPU filters (and checks the bins against the Nyquist frequency) once.
+        if (auto rate = in.at("audio").sample_rate)
+            transform(*rate, torch::TensorOptions().dtype(torch::kFloat32));
+    }
     Ports run(const Ports& in) override {
         const Value& audio = input(in, "audio");
         const auto& x = audioTensor(audio, "audio");

@@ -67,6 +67,11 @@ public:
           iir_(settings_), frames_(fftFrameSettings(settings_)) {}
 
 protected:
+    void onPrepare(const PortInfos& in, PortInfos& out) override {
+        out["gammatone"].hop = settings_.hop_length;
+        if (auto rate = in.at("audio").sample_rate)
+            checkBandRange(*rate, settings_.fmin, settings_.fmax);
+    }
     Ports run(const Ports& in) override {
         const Value& audio = input(in, "audio");
         const auto& x = audioTensor(audio, "audio");

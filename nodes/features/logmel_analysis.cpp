@@ -25,6 +25,11 @@ torch::Tensor LogMelAnalysis::push(const torch::Tensor& block, double sample_rat
     return powerToDb(power, unclipped);
 }
 
+void LogMelAnalysis::prepare(double sample_rate) {
+    checkMelRange(sample_rate, mel_);
+    filterbank(sample_rate);
+}
+
 const torch::Tensor& LogMelAnalysis::window(const torch::Tensor& like) {
     return windows_.get(like.options(), 0.0, stft_.n_fft, [&] { return stftWindow(stft_, torch::kFloat64); });
 }

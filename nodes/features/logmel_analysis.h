@@ -35,6 +35,8 @@ public:
      * maximum, so the caller refuses to stream with it or defers it (StreamSpec::defer_top_db).
      */
     torch::Tensor push(const torch::Tensor& block, double sample_rate, bool end = false);
+    /** Checks the mel range against a sample rate known before any audio, and makes its filterbank. */
+    void prepare(double sample_rate);
     /** Forgets the stream's past. */
     void reset() { stream_.reset(); }
     /** The stream's look-ahead in samples, that of features.stft. */

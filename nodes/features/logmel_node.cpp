@@ -13,6 +13,11 @@ public:
         : Node(ctx), analysis_(stftSettings(ctx.params), melSettings(ctx.params), dbSettings(ctx.params)) {}
 
 protected:
+    void onPrepare(const PortInfos& in, PortInfos& out) override {
+        out["logmel"].hop = analysis_.stft().hop_length;
+        if (auto rate = in.at("audio").sample_rate)
+            analysis_.prepare(*rate);
+    }
     Ports run(const Ports& in) override {
         const Value& audio = input(in, "audio");
         auto db = analysis_.offline(audioTensor(audio, "audio"), requireSampleRate(audio, "audio"));

@@ -15,6 +15,10 @@ public:
     explicit MelNode(const NodeContext& ctx) : Node(ctx), settings_(melSettings(ctx.params)) {}
 
 protected:
+    void onPrepare(const PortInfos& in, PortInfos&) override {
+        if (auto rate = in.at("spectrum").sample_rate)
+            checkMelRange(*rate, settings_); // the filterbank waits for the number of bins
+    }
     Ports run(const Ports& in) override {
         const Value& spectrum = input(in, "spectrum");
         const auto& s = spectrumTensor(spectrum, "spectrum");

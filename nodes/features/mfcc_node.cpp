@@ -18,6 +18,14 @@ public:
           analysis_(stftSettings(ctx.params), mfccMelSettings(ctx.params), dbSettings(ctx.params)) {}
 
 protected:
+    void onPrepare(const PortInfos& in, PortInfos& out) override {
+        const ValueInfo& v = in.at("input");
+        if (v.kind != Kind::Audio)
+            return; // a dB mel spectrum keeps its frames
+        out["mfcc"].hop = analysis_.stft().hop_length;
+        if (v.sample_rate)
+            analysis_.prepare(*v.sample_rate);
+    }
     Ports run(const Ports& in) override {
         const Value& v = input(in, "input");
         if (isAudio(v)) {

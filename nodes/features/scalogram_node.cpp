@@ -59,6 +59,11 @@ public:
     }
 
 protected:
+    void onPrepare(const PortInfos& in, PortInfos& out) override {
+        out["scalogram"].hop = stft_.hop_length;
+        if (auto rate = in.at("audio").sample_rate)
+            checkWaveletRange(*rate, wavelets_);
+    }
     Ports run(const Ports& in) override {
         const Value& audio = input(in, "audio");
         const auto& x = audioTensor(audio, "audio");

@@ -13,6 +13,7 @@ public:
         : Node(ctx), settings_(stftSettings(ctx.params)), stream_(settings_) {}
 
 protected:
+    void onPrepare(const PortInfos&, PortInfos& out) override { out["spectrum"].hop = settings_.hop_length; }
     Ports run(const Ports& in) override {
         const Value& audio = input(in, "audio");
         const auto& x = audioTensor(audio, "audio");

@@ -1,20 +1,8 @@
 #include "nodes/models/batch_norm.h"
 
-#include <mutex>
-
 namespace avgraph::nodes {
 
 namespace {
-
-// Set once by the trainer before training and read by every forward pass: a mutex keeps the
-// std::function copy safe should a reader run while it is replaced.
-std::mutex reducer_mutex;
-BatchStatsReducer current_reducer;
-
-BatchStatsReducer batchStatsReducer() {
-    std::lock_guard<std::mutex> lock(reducer_mutex);
-    return current_reducer;
-}
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
@@ -83,19 +71,14 @@ torch::Tensor syncBatchNorm(const torch::Tensor& x, const Options& options, cons
 template <typename Module> torch::Tensor batchNormOf(Module& bn, const torch::Tensor& x) {
     if (!bn->is_training())
         return bn->forward(x);
-    const auto reduce = batchStatsReducer();
+    const ReplicaSum* reduce = currentReplicaSum();
     if (!reduce)
         return bn->forward(x);
     return syncBatchNorm(x, bn->options, bn->weight, bn->bias, bn->running_mean, bn->running_var,
-                         bn->num_batches_tracked, reduce);
+                         bn->num_batches_tracked, *reduce);
 }
 
 } // namespace
-
-void setBatchStatsReducer(BatchStatsReducer reducer) {
-    std::lock_guard<std::mutex> lock(reducer_mutex);
-    current_reducer = std::move(reducer);
-}
 
 BatchStatsReducer differentiableSum(std::function<torch::Tensor(torch::Tensor)> sum) {
     auto shared = c10::make_intrusive<ProcessSum>(std::move(sum));

@@ -3,8 +3,9 @@
  * Batch normalisation that can see the whole global batch of data-parallel training.
  *
  * When several processes each train on a slice of one global batch, per-process batch statistics
- * would make the result depend on the number of processes. With a reducer set (host/training's
- * DataParallel gives one), batchNorm computes the statistics over the global batch as
+ * would make the result depend on the number of processes. When the running graph has a replica sum
+ * (RunOptions::replica_sum, which the executor hands to the nodes it runs: currentReplicaSum();
+ * host/training's DataParallel makes one), batchNorm computes the statistics over the global batch as
  * torch.nn.SyncBatchNorm does: per-channel sums and counts summed over processes, then the mean, then
  * the biased variance of (x - mean) summed the same way. The reducer is differentiable (its backward
  * sums the gradients over processes), so input and parameter gradients are those of one process on
@@ -14,6 +15,8 @@
  * Without a reducer, or in eval mode, batchNorm is the module's own forward: one-process training
  * and inference do not change.
  */
+#include "graph/executor.h"
+
 #include <torch/torch.h>
 
 #include <functional>
@@ -21,11 +24,8 @@
 namespace avgraph::nodes {
 
 /** Sums a tensor over the data-parallel processes, differentiably: its backward sums the gradients the
- * same way. */
-using BatchStatsReducer = std::function<torch::Tensor(const torch::Tensor&)>;
-
-/** Process-wide; empty function = one process (native batch norm). */
-void setBatchStatsReducer(BatchStatsReducer reducer);
+ * same way. The engine's ReplicaSum. */
+using BatchStatsReducer = ReplicaSum;
 
 /**
  * A BatchStatsReducer from a plain (non-differentiable) sum over processes: a custom autograd
@@ -36,9 +36,9 @@ BatchStatsReducer differentiableSum(std::function<torch::Tensor(torch::Tensor)> 
 
 /**
  * Batch norm of x [N, C, ...] with bn's weight/bias/running stats/eps/momentum: in training with a
- * reducer set, statistics over the whole global batch (mean, then biased variance of (x - mean), both
- * summed over processes with the reducer, like torch.nn.SyncBatchNorm), running stats updated with
- * the global mean and the unbiased global variance; otherwise bn->forward(x).
+ * replica sum (currentReplicaSum()), statistics over the whole global batch (mean, then biased variance of (x
+ * - mean), both summed over processes with the reducer, like torch.nn.SyncBatchNorm), running stats updated
+ * with the global mean and the unbiased global variance; otherwise bn->forward(x).
  */
 torch::Tensor batchNorm(torch::nn::BatchNorm2d& bn, const torch::Tensor& x);
 torch::Tensor batchNorm(torch::nn::BatchNorm1d& bn, const torch::Tensor& x);

@@ -39,6 +39,7 @@ public:
           quality_(*resampleQualityFromName(ctx.params.text("quality"))) {}
 
 protected:
+    void onPrepare(const PortInfos&, PortInfos& out) override { out["audio"].sample_rate = target_; }
     Ports run(const Ports& in) override {
         const Value& audio = audioWithRate(input(in, "audio"));
         return {

@@ -31,6 +31,32 @@ public:
     explicit ConcatNode(const NodeContext& ctx) : Node(ctx), axis_(ctx.params.text("axis")) {}
 
 protected:
+    /** Frames made at different hops or rates never line up, whatever their number: found at build. */
+    void onPrepare(const PortInfos& in, PortInfos&) override {
+        if (axis_ == "frame")
+            return;
+        const ValueInfo* first = nullptr;
+        std::string first_port;
+        for (const auto& [port, info] : in) {
+            if (!info.hop)
+                continue;
+            if (!first) {
+                first = &info;
+                first_port = port;
+            } else if (*info.hop != *first->hop ||
+                       (info.sample_rate && first->sample_rate && *info.sample_rate != *first->sample_rate)) {
+                auto framing = [](const ValueInfo& v) {
+                    return "a frame every " + std::to_string(*v.hop) + " samples" +
+                           (v.sample_rate
+                                ? " at " + std::to_string(static_cast<int64_t>(*v.sample_rate)) + " Hz"
+                                : std::string());
+                };
+                throw std::invalid_argument(port + " has " + framing(info) + ", " + first_port + " " +
+                                            framing(*first) + ": their frames do not line up along '" +
+                                            axis_ + "'; give both the same hop_length and sample rate");
+            }
+        }
+    }
     Ports run(const Ports& in) override {
         auto values = gather(in);
         const int64_t dim = checkJoinable(values, /*frames_must_match=*/true);

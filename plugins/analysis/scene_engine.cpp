@@ -3,9 +3,9 @@
 #include "graph/error.h"
 #include "graph/executor.h"
 #include "graph/segments.h"
-#include "host/audio_input.h"
-#include "host/runtime.h"
-#include "host/trained_weights.h"
+#include "io/audio_input.h"
+#include "io/runtime.h"
+#include "io/trained_weights.h"
 #include "nodes/signal/soxr_resampler.h"
 
 #include <torch/torch.h>

@@ -1,6 +1,6 @@
 #include "graph/executor.h"
-#include "host/audio_input.h"
-#include "host/runtime.h"
+#include "io/audio_input.h"
+#include "io/runtime.h"
 #include "nodes/builtin_nodes.h"
 
 #include "tests/test_support.h"
@@ -47,8 +47,10 @@ protected:
     }
 };
 
-// Records whether autograd was on inside the node, and fails on request.
+// Records whether autograd was on inside the node, and what its replica sum makes of 1 (0: none), and
+// fails on request.
 bool grad_seen = false;
+double replica_sum_seen = 0.0;
 class ProbeNode : public Node {
 public:
     using Node::Node;
@@ -56,6 +58,8 @@ public:
 protected:
     Ports run(const Ports& in) override {
         grad_seen = torch::GradMode::is_enabled();
+        replica_sum_seen =
+            currentReplicaSum() ? (*currentReplicaSum())(torch::ones({1})).item<double>() : 0.0;
         if (params().flag("fail"))
             (void)torch::matmul(torch::ones({2, 3}), torch::ones({2, 3})); // a LibTorch shape error
         return {{"out", input(in, "in")}};
@@ -173,6 +177,38 @@ TEST_CASE("inference runs without autograd, training with it; node errors name t
                    Catch::Contains("(test.probe) while processing") && Catch::Contains("mat1 and mat2"));
         CHECK_THAT(e.what(), !Catch::Contains("Exception raised from")); // no LibTorch backtrace for users
     }
+}
+
+TEST_CASE("a run's replica sum reaches the nodes it runs on any thread, and nothing else",
+          "[graph][executor]") {
+    auto registry = registryWithTestNodes();
+    Preset p = Preset::parse(R"({"avgraph": 1, "nodes": {"probe": {"type": "test.probe"}},
+        "edges": [["audio", "probe"]], "outputs": {"o": "probe"}})",
+                             "inline.json");
+    Graph g = Graph::build(p, *registry);
+    Executor ex(g, Plan::make(g, "cpu"));
+    Value v;
+    v.tensor = torch::zeros({1, 1, 4});
+    v.kind = Kind::Audio;
+    const ReplicaSum three_processes = [](const torch::Tensor& t) { return t * 3; };
+    for (bool concurrent : {true, false}) { // concurrent: the node runs on LibTorch's inter-op pool
+        RunOptions o;
+        o.concurrent = concurrent;
+        o.training = true;
+        o.replica_sum = three_processes;
+        ex.run({{"audio", v}}, o);
+        CHECK(replica_sum_seen == 3.0);
+        ex.run({{"audio", v}}, RunOptions{concurrent, true, {}}); // the next run has none
+        CHECK(replica_sum_seen == 0.0);
+        {
+            ReplicaSumScope scope(&three_processes); // a training thread's scope reaches the pool too
+            ex.run({{"audio", v}}, RunOptions{concurrent, true, {}});
+            CHECK(replica_sum_seen == 3.0);
+        }
+        ex.run({{"audio", v}}, RunOptions{concurrent, true, {}});
+        CHECK(replica_sum_seen == 0.0);
+    }
+    CHECK(currentReplicaSum() == nullptr);
 }
 
 TEST_CASE("streaming through a loaded node library equals offline after its latency",

@@ -182,3 +182,63 @@ TEST_CASE("weights paths resolve against the preset that names them, and must ex
         CHECK_THAT(e.what(), Catch::Contains("file not found") && Catch::Contains("absent.pt"));
     }
 }
+
+namespace {
+/** audio (44.1 kHz, or each file's own rate) -> 16 kHz -> logmel "feat" and stft "spec" -> mel "mel". */
+std::string ratesPreset(const std::string& feat_params, const std::string& mel_params,
+                        bool fixed_rate = true) {
+    return R"({"avgraph": 1, "name": "rates",
+      "inputs": {"audio": {"kind": "audio")" +
+           std::string(fixed_rate ? R"(, "sample_rate": 44100)" : "") + R"(}},
+      "nodes": {
+        "down": {"type": "signal.resample", "params": {"sr": 16000}},
+        "spec": {"type": "features.stft", "params": {"n_fft": 512, "hop_length": 160}},
+        "feat": {"type": "features.logmel", "params": )" +
+           feat_params + R"(},
+        "mel": {"type": "features.mel", "params": )" +
+           mel_params + R"(}
+      },
+      "edges": [["audio", "down"], ["down", "spec"], ["down", "feat"], ["spec", "mel"]],
+      "outputs": {"logmel": "feat", "mel": "mel"}})";
+}
+} // namespace
+
+TEST_CASE("building a graph prepares its nodes with the rate and hop the graph fixes", "[graph][prepare]") {
+    auto registry = builtins();
+    const std::string feat = R"({"n_fft": 1024, "hop_length": 320, "n_mels": 40})";
+    const std::string mel = R"({"n_mels": 40})";
+    Graph g = Graph::build(Preset::parse(ratesPreset(feat, mel), "rates.json"), *registry);
+    auto info = [&](const Graph& graph, const std::string& id, const std::string& port) {
+        return graph.vertex(graph.find(id)).output_info.at(port);
+    };
+    CHECK(info(g, "audio", "").sample_rate == 44100.0);
+    CHECK_FALSE(info(g, "audio", "").hop.has_value());
+    CHECK(info(g, "down", "audio").sample_rate == 16000.0); // the resampler's own rate
+    CHECK(info(g, "feat", "logmel").sample_rate == 16000.0);
+    CHECK(info(g, "feat", "logmel").hop == 320);
+    CHECK(info(g, "spec", "spectrum").hop == 160);
+    CHECK(info(g, "mel", "mel").hop == 160); // a spectrum in, a spectrum out: the same frames
+    CHECK(info(g, "mel", "mel").kind == Kind::Spectrum);
+
+    SECTION("a band above the Nyquist frequency of a rate the graph fixes is found when it is built") {
+        // 16 kHz after the resampler: fmax 9000 Hz lies above 8 kHz. Before, only audio showed it.
+        const std::string high = R"({"n_mels": 40, "fmax": 9000})";
+        for (const auto& [node, text] :
+             {std::pair{"feat", ratesPreset(high, mel)}, {"mel", ratesPreset(feat, high)}}) {
+            try {
+                Graph::build(Preset::parse(text, "rates.json"), *registry);
+                FAIL("fmax 9000 Hz at 16 kHz was built");
+            } catch (const Error& e) {
+                CHECK(e.where().file == "rates.json");
+                CHECK(e.where().node == node);
+                CHECK_THAT(e.message(),
+                           Catch::Contains("fmax = 9000 Hz is above the Nyquist frequency 8000 Hz"));
+            }
+        }
+    }
+    SECTION("a graph input of unknown rate leaves the rate unknown up to the resampler") {
+        Graph open = Graph::build(Preset::parse(ratesPreset(feat, mel, false), "rates.json"), *registry);
+        CHECK_FALSE(info(open, "audio", "").sample_rate.has_value());
+        CHECK(info(open, "feat", "logmel").sample_rate == 16000.0);
+    }
+}

@@ -52,8 +52,8 @@ TEST_CASE("extends follows the RFC 7386 worked example", "[graph][preset]") {
 }
 
 TEST_CASE("--set overrides parameters, reading JSON values and bare words", "[graph][preset]") {
-    Preset p =
-        Preset::load(presets() / "base.json", {"feat.n_mels=32", "mel.norm=null", "spec.pad_mode=reflect"});
+    Preset p = Preset::load(presets() / "base.json",
+                            {"feat.n_mels=32", "mel.norm=null", "spec.pad_mode=reflect"}, "--set");
     const json& params = p.document()["nodes"];
     CHECK(params["feat"]["params"]["n_mels"] == 32);
     CHECK(params["mel"]["params"]["norm"].is_null());

@@ -1,8 +1,8 @@
 // Segmented streaming (graph/segments.h): every window of a long input through the offline part of a
 // graph, against the offline run on each segment cut out of the input.
 #include "graph/segments.h"
-#include "host/audio_input.h"
-#include "host/runtime.h"
+#include "io/audio_input.h"
+#include "io/runtime.h"
 #include "nodes/builtin_nodes.h"
 
 #include "tests/test_support.h"

@@ -1,6 +1,6 @@
 // Audio a user may well feed the runner: empty, tiny, broken, silent or unusual files. Each gives a
 // result that can be checked in closed form, or a clear error naming the file, never a crash.
-#include "host/npy.h"
+#include "io/npy.h"
 #include "tests/test_support.h"
 
 #include <catch2/catch.hpp>

@@ -1,5 +1,5 @@
 // End to end: the avgraph executable as a user runs it, on real clips.
-#include "host/npy.h"
+#include "io/npy.h"
 #include "tests/test_support.h"
 
 #include <catch2/catch.hpp>

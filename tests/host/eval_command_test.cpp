@@ -2,7 +2,7 @@
 // metrics from the prediction CSV and against `avgraph run` of the same preset and weights.
 #include "graph/graph.h"
 #include "graph/preset.h"
-#include "host/runtime.h"
+#include "io/runtime.h"
 #include "nodes/models/model_weights.h"
 #include "tests/test_support.h"
 

@@ -1,6 +1,6 @@
 // avgraph run --shard I/N: N runs over one input list, each on its part, write what one run writes.
 #include "graph/error.h"
-#include "host/input_files.h"
+#include "io/input_files.h"
 #include "tests/test_support.h"
 
 #include <catch2/catch.hpp>

@@ -1,7 +1,7 @@
 // avgraph run on the streaming path (host/streamed_run.h): the shipped streaming presets give the offline
 // result, --segment writes a timeline whose segments agree with runs on the clips alone, and bad input
 // gets an error that names the file and the time.
-#include "host/npy.h"
+#include "io/npy.h"
 #include "tests/test_support.h"
 
 #include <catch2/catch.hpp>

@@ -3,8 +3,8 @@
 // goldens of ../shared/golden, and comparing against them with the README's elementwise tolerance.
 #include "graph/node.h"
 #include "graph/registry.h"
-#include "host/audio_file.h"
-#include "host/npy.h"
+#include "io/audio_file.h"
+#include "io/npy.h"
 #include "nodes/features/features.h"
 #include "nodes/fusion/fusion_nodes.h"
 #include "nodes/image/image_nodes.h"

@@ -2,10 +2,11 @@
 // (class folders of symbolic links) and a TAU Urban Audio-Visual Scenes 2021 layout whose WAVs are the
 // videos' decoded soundtracks written with libsndfile.
 #include "graph/error.h"
-#include "host/audio_file.h"
-#include "host/audio_input.h"
+#include "io/audio_file.h"
+#include "io/audio_input.h"
+#include "host/datasets/clip_inputs.h"
 #include "host/datasets/av_dataset.h"
-#include "host/media/media_file.h"
+#include "io/media/media_file.h"
 #include "tests/test_support.h"
 
 #include <catch2/catch.hpp>

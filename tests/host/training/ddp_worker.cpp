@@ -32,8 +32,10 @@ int train(const std::string& out_prefix, bool sync_gradients, torch::Dtype dtype
     const auto group = training::DataParallel::fromEnvironment();
     const int rank = group ? group->rank() : 0;
     const int world = group ? group->worldSize() : 1;
+    avgraph::ReplicaSum replica_sum;
     if (group)
-        avgraph::nodes::setBatchStatsReducer(group->batchStatsReducer());
+        replica_sum = group->batchStatsReducer();
+    avgraph::ReplicaSumScope replicas(&replica_sum);
 
     // Each rank starts from other random weights: only the broadcast from rank 0 makes them equal to
     // the one-process run's (seeded like rank 0).
@@ -77,7 +79,6 @@ int train(const std::string& out_prefix, bool sync_gradients, torch::Dtype dtype
         }
         optimizer.step();
     }
-    avgraph::nodes::setBatchStatsReducer({});
     avgraph::nodes::saveWeights(*net, out_prefix + "-rank" + std::to_string(rank) + ".pt");
     return 0;
 }

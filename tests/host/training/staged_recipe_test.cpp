@@ -2,7 +2,7 @@
 // frames and photographs, the transformation network with its WGAN-GP critic on frames paired with
 // their audio, the classifier on real ESC-10 clips; stages reused by later runs; the imagined image;
 // and the errors of a broken staged train section.
-#include "host/media/media_file.h"
+#include "io/media/media_file.h"
 #include "tests/host/training/esc10_lists.h"
 #include "tests/test_support.h"
 

@@ -40,12 +40,6 @@ private:
     torch::Tensor partial_, total_;
 };
 
-/** Sets the process-wide reducer for one test and removes it afterwards, even when the test fails. */
-struct ReducerScope {
-    explicit ReducerScope(nodes::BatchStatsReducer r) { nodes::setBatchStatsReducer(std::move(r)); }
-    ~ReducerScope() { nodes::setBatchStatsReducer({}); }
-};
-
 /** max |a - b| relative to max |b|. */
 double relativeError(const torch::Tensor& a, const torch::Tensor& b) {
     return (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-30);
@@ -88,7 +82,7 @@ void checkAgainstNative(Module reference, const torch::Tensor& x0, const torch::
     const Pass whole = runPass(reference, x0, x, upstream);
 
     TwoThreadSum sum;
-    ReducerScope scope(nodes::differentiableSum([&sum](torch::Tensor t) { return sum(t); }));
+    const ReplicaSum reducer = nodes::differentiableSum([&sum](torch::Tensor t) { return sum(t); });
     Pass halves[2];
     std::exception_ptr failures[2];
     std::thread threads[2];
@@ -96,6 +90,7 @@ void checkAgainstNative(Module reference, const torch::Tensor& x0, const torch::
         const int64_t begin = r == 0 ? 0 : split, end = r == 0 ? split : n;
         threads[r] = std::thread([&, r, begin, end] {
             try {
+                ReplicaSumScope replicas(&reducer); // each "process" trains with the sum over both
                 halves[r] = runPass(copies[r], x0.slice(0, begin, end), x.slice(0, begin, end),
                                     upstream.slice(0, begin, end));
             } catch (...) {
@@ -181,7 +176,8 @@ TEST_CASE("batchNorm without a reducer, or in eval mode, is the module's own for
     CHECK(torch::equal(bn->running_var, twin->running_var));
 
     // A reducer that would break the result if it were used: eval mode must not call it.
-    ReducerScope scope([](const torch::Tensor& t) { return t * 1000; });
+    const ReplicaSum breaking = [](const torch::Tensor& t) { return t * 1000; };
+    ReplicaSumScope scope(&breaking);
     bn->eval();
     twin->eval();
     CHECK(torch::equal(nodes::batchNorm(bn, x), twin->forward(x)));

@@ -6,9 +6,9 @@
 #include "graph/error.h"
 #include "graph/executor.h"
 #include "graph/segments.h"
-#include "host/audio_file.h"
-#include "host/audio_input.h"
-#include "host/runtime.h"
+#include "io/audio_file.h"
+#include "io/audio_input.h"
+#include "io/runtime.h"
 #include "tests/test_support.h"
 
 #include <catch2/catch.hpp>
