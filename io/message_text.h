@@ -1,28 +1,11 @@
 #pragma once
-/** Pieces of the messages the host prints: lists of names and tensor shapes. */
-#include <torch/types.h>
+/** Pieces of what the host writes: CSV fields; names and shapes come from graph/message_text.h. */
+#include "graph/message_text.h"
 
 #include <string>
 #include <vector>
 
 namespace avgraph::host {
-
-/** "a, b, c". */
-inline std::string joinNames(const std::vector<std::string>& names) {
-    std::string s;
-    for (const auto& n : names)
-        s += (s.empty() ? "" : ", ") + n;
-    return s;
-}
-
-/** "[2, 64, 431]". */
-inline std::string shapeText(const std::vector<int64_t>& sizes) {
-    std::string s = "[";
-    for (size_t d = 0; d < sizes.size(); ++d)
-        s += (d ? ", " : "") + std::to_string(sizes[d]);
-    return s + "]";
-}
-inline std::string shapeText(const torch::Tensor& t) { return shapeText(t.sizes().vec()); }
 
 /** A CSV field as RFC 4180 writes it: quoted (quotes doubled) when it holds a comma, a quote or a newline. */
 inline std::string csvField(const std::string& s) {

@@ -26,7 +26,7 @@ namespace {
 // of kilobytes even for a few hundred rows, small enough to be nothing beside the model.
 constexpr int64_t kChunkBytes = int64_t(4) << 20;
 
-std::string shapeText(const std::vector<int64_t>& shape, int64_t axis, const char* growing) {
+std::string growingShapeText(const std::vector<int64_t>& shape, int64_t axis, const char* growing) {
     std::string s = "[";
     for (size_t i = 0; i < shape.size(); ++i)
         s += (i ? ", " : "") + (int64_t(i) == axis ? std::string(growing) : std::to_string(shape[i]));
@@ -56,7 +56,7 @@ NpyStreamWriter::NpyStreamWriter(fs::path file, std::vector<int64_t> shape, int6
     shape_[size_t(axis_)] = 0;
     for (int64_t i = 0; i < rank; ++i) {
         if (shape_[size_t(i)] < 0)
-            throw std::runtime_error(file_.string() + ": shape " + shapeText(shape_, axis_, "*") +
+            throw std::runtime_error(file_.string() + ": shape " + growingShapeText(shape_, axis_, "*") +
                                      " has a negative extent");
         if (i < axis_)
             outer_ *= shape_[size_t(i)];
@@ -153,9 +153,9 @@ void NpyStreamWriter::append(const torch::Tensor& piece) {
         fits = i == axis_ || piece.size(i) == shape_[size_t(i)];
     if (!fits) {
         std::vector<int64_t> sizes = piece.sizes().vec();
-        throw std::runtime_error(file_.string() + ": a piece shaped " + shapeText(sizes, -1, "") +
-                                 " does not fit the array " + shapeText(shape_, axis_, "*") + "; expected " +
-                                 shapeText(shape_, axis_, "n") + " with n >= 0");
+        throw std::runtime_error(file_.string() + ": a piece shaped " + growingShapeText(sizes, -1, "") +
+                                 " does not fit the array " + growingShapeText(shape_, axis_, "*") +
+                                 "; expected " + growingShapeText(shape_, axis_, "n") + " with n >= 0");
     }
     const int64_t n = piece.size(axis_);
     // Growing-axis-major: one piece is one contiguous stretch of the file, whatever the axis.
@@ -199,9 +199,10 @@ void NpyStreamWriter::finish(const std::function<void(torch::Tensor&)>& transfor
         const auto sizes = slice.sizes().vec();
         transform(slice);
         if (!slice.defined() || slice.sizes().vec() != sizes)
-            broken("the transform changed a slice's shape from " + shapeText(sizes, -1, "") + " to " +
-                   (slice.defined() ? shapeText(slice.sizes().vec(), -1, "") : std::string("undefined")) +
-                   "; expected it to change values only");
+            broken(
+                "the transform changed a slice's shape from " + growingShapeText(sizes, -1, "") + " to " +
+                (slice.defined() ? growingShapeText(slice.sizes().vec(), -1, "") : std::string("undefined")) +
+                "; expected it to change values only");
         return slice.to(torch::kCPU, torch::kFloat32).contiguous();
     };
     std::vector<int64_t> slice_shape = shape_;

@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using host::joinNames;
+using avgraph::joinNames;
 
 constexpr const char* kFile = "filename";
 constexpr const char* kPredicted = "scene_label";

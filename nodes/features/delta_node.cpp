@@ -47,7 +47,7 @@ private:
             throw std::invalid_argument(
                 "input 'frames' must be a real-valued tensor with frames along its last "
                 "dimension, got " +
-                std::string(c10::toString(v.tensor.scalar_type())) + " of shape " + shapeOf(v.tensor));
+                std::string(c10::toString(v.tensor.scalar_type())) + " of shape " + shapeText(v.tensor));
         return v.tensor;
     }
 

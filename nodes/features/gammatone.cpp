@@ -1,5 +1,7 @@
 #include "nodes/features/gammatone.h"
 
+#include "graph/message_text.h"
+
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -18,13 +20,6 @@ constexpr double kPi = 3.141592653589793; // numpy's np.pi
 // Glasberg and Moore's parameters, as the package (order 1).
 constexpr double kEarQ = 9.26449;
 constexpr double kMinBw = 24.7;
-
-std::string shapeText(const std::vector<int64_t>& sizes) {
-    std::string s = "[";
-    for (size_t i = 0; i < sizes.size(); ++i)
-        s += (i ? ", " : "") + std::to_string(sizes[i]);
-    return s + "]";
-}
 
 /**
  * Two doubles as one SSE2/NEON register (GCC/Clang vector extension): elementwise IEEE arithmetic, so

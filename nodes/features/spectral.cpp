@@ -1,5 +1,7 @@
 #include "nodes/features/spectral.h"
 
+#include "graph/message_text.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -24,13 +26,6 @@ std::vector<int64_t> leadingSizes(const torch::Tensor& t) {
 std::vector<int64_t> withTail(std::vector<int64_t> sizes, std::initializer_list<int64_t> tail) {
     sizes.insert(sizes.end(), tail);
     return sizes;
-}
-
-std::string shapeText(const std::vector<int64_t>& sizes) {
-    std::string s = "[";
-    for (size_t i = 0; i < sizes.size(); ++i)
-        s += (i ? ", " : "") + std::to_string(sizes[i]);
-    return s + "]";
 }
 
 } // namespace

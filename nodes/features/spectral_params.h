@@ -7,6 +7,7 @@
  * features.logmel takes all three, so a preset can move between the one-node log-mel and the
  * three-node chain without renaming anything.
  */
+#include "graph/message_text.h"
 #include "graph/node.h"
 #include "nodes/features/spectral.h"
 
@@ -168,19 +169,12 @@ inline void checkMelRange(double sample_rate, const MelSettings& s) {
 // ---------------------------------------------------------------------------------------------
 // Port values
 
-inline std::string shapeOf(const torch::Tensor& t) {
-    std::string s = "[";
-    for (int64_t i = 0; i < t.dim(); ++i)
-        s += (i ? ", " : "") + std::to_string(t.size(i));
-    return s + "]";
-}
-
 /** The audio on `port`: a floating [batch, channel, sample] tensor with at least one sample. */
 inline const torch::Tensor& audioTensor(const Value& v, const std::string& port) {
     if (v.tensor.dim() != 3)
         throw std::invalid_argument("input '" + port +
                                     "' must be audio [batch, channel, sample], got a tensor of shape " +
-                                    shapeOf(v.tensor));
+                                    shapeText(v.tensor));
     if (!v.tensor.is_floating_point())
         throw std::invalid_argument("input '" + port + "' must hold floating-point samples, got " +
                                     std::string(c10::toString(v.tensor.scalar_type())));
@@ -192,7 +186,7 @@ inline const torch::Tensor& spectrumTensor(const Value& v, const std::string& po
     if (v.tensor.dim() != 4)
         throw std::invalid_argument("input '" + port +
                                     "' must be a spectrum [batch, channel, bin, frame], got a " +
-                                    "tensor of shape " + shapeOf(v.tensor));
+                                    "tensor of shape " + shapeText(v.tensor));
     if (!v.tensor.is_floating_point())
         throw std::invalid_argument("input '" + port + "' must be real-valued, got " +
                                     std::string(c10::toString(v.tensor.scalar_type())));

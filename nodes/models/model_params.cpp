@@ -5,13 +5,6 @@
 
 namespace avgraph::nodes {
 
-std::string shapeText(torch::IntArrayRef sizes) {
-    std::string s = "[";
-    for (size_t i = 0; i < sizes.size(); ++i)
-        s += (i ? ", " : "") + std::to_string(sizes[i]);
-    return s + "]";
-}
-
 std::string firstLine(const std::string& message) { return message.substr(0, message.find('\n')); }
 
 Error paramError(const NodeContext& ctx, const std::string& param, const std::string& message) {

@@ -1,6 +1,7 @@
 #pragma once
 // What the model nodes share in reading their parameters: lists written as "64,128,256,512",
 // class names, and errors that point at a parameter.
+#include "graph/message_text.h"
 #include "graph/node.h"
 
 #include <torch/script.h>
@@ -10,9 +11,6 @@
 #include <vector>
 
 namespace avgraph::nodes {
-
-/** "[64, 1, 3, 3]" */
-std::string shapeText(torch::IntArrayRef sizes);
 
 /** The first line of a LibTorch message (the rest is its backtrace). */
 std::string firstLine(const std::string& message);

@@ -1,3 +1,4 @@
+#include "graph/message_text.h"
 #include "nodes/tensor/tensor_nodes.h"
 
 #include <torch/torch.h>
@@ -16,13 +17,6 @@ std::string numberText(double v) {
     std::ostringstream out;
     out << v;
     return out.str();
-}
-
-std::string shapeText(const torch::Tensor& t) {
-    std::string s = "[";
-    for (int64_t i = 0; i < t.dim(); ++i)
-        s += (i ? ", " : "") + std::to_string(t.size(i));
-    return s + "]";
 }
 
 /** Joins in0, in1, ... along one axis; frames (the last dimension) must line up. */

@@ -1,3 +1,4 @@
+#include "graph/message_text.h"
 #include "nodes/tensor/feature_statistics.h"
 #include "nodes/tensor/tensor_nodes.h"
 
@@ -11,13 +12,6 @@
 namespace avgraph::nodes {
 
 namespace {
-
-std::string shapeText(torch::IntArrayRef sizes) {
-    std::string s = "[";
-    for (size_t i = 0; i < sizes.size(); ++i)
-        s += (i ? ", " : "") + std::to_string(sizes[i]);
-    return s + "]";
-}
 
 Error paramError(const NodeContext& ctx, const std::string& param, const std::string& message) {
     Location at = ctx.where;

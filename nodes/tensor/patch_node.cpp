@@ -1,3 +1,4 @@
+#include "graph/message_text.h"
 #include "nodes/tensor/tensor_nodes.h"
 
 #include <torch/torch.h>
@@ -100,13 +101,6 @@ protected:
     int64_t latency() const override { return (length_ - 1) * frame_hop_; }
 
 private:
-    static std::string shapeText(const torch::Tensor& t) {
-        std::string s = "[";
-        for (int64_t i = 0; i < t.dim(); ++i)
-            s += (i ? ", " : "") + std::to_string(t.size(i));
-        return s + "]";
-    }
-
     const torch::Tensor& checked(const torch::Tensor& x) const {
         if (x.dim() < 3)
             throw std::invalid_argument("input 'in' must be laid out as [batch, ..., bin, frame], got " +

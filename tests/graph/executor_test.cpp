@@ -87,6 +87,21 @@ std::unique_ptr<Registry> registryWithTestNodes() {
     return r;
 }
 
+/** audio -> test.probe -> output "o". */
+Graph probeGraph(Registry& registry) {
+    return Graph::build(Preset::parse(R"({"avgraph": 1, "nodes": {"probe": {"type": "test.probe"}},
+        "edges": [["audio", "probe"]], "outputs": {"o": "probe"}})",
+                                      "inline.json"),
+                        registry);
+}
+
+Value silentAudio() {
+    Value v;
+    v.tensor = torch::zeros({1, 1, 4});
+    v.kind = Kind::Audio;
+    return v;
+}
+
 Value realClip() {
     PresetInput input{"audio", Kind::Audio, 16000.0};
     return host::loadAudioFor(test::esc10Clip(), input);
@@ -144,14 +159,9 @@ TEST_CASE("independent branches really run at the same time", "[graph][executor]
 TEST_CASE("inference runs without autograd, training with it; node errors name the node",
           "[graph][executor]") {
     auto registry = registryWithTestNodes();
-    Preset p = Preset::parse(R"({"avgraph": 1, "nodes": {"probe": {"type": "test.probe"}},
-        "edges": [["audio", "probe"]], "outputs": {"o": "probe"}})",
-                             "inline.json");
-    Graph g = Graph::build(p, *registry);
+    Graph g = probeGraph(*registry);
     Executor ex(g, Plan::make(g, "cpu"));
-    Value v;
-    v.tensor = torch::zeros({1, 1, 4});
-    v.kind = Kind::Audio;
+    const Value v = silentAudio();
     for (bool concurrent : {true, false}) {
         RunOptions o;
         o.concurrent = concurrent;
@@ -182,14 +192,9 @@ TEST_CASE("inference runs without autograd, training with it; node errors name t
 TEST_CASE("a run's replica sum reaches the nodes it runs on any thread, and nothing else",
           "[graph][executor]") {
     auto registry = registryWithTestNodes();
-    Preset p = Preset::parse(R"({"avgraph": 1, "nodes": {"probe": {"type": "test.probe"}},
-        "edges": [["audio", "probe"]], "outputs": {"o": "probe"}})",
-                             "inline.json");
-    Graph g = Graph::build(p, *registry);
+    Graph g = probeGraph(*registry);
     Executor ex(g, Plan::make(g, "cpu"));
-    Value v;
-    v.tensor = torch::zeros({1, 1, 4});
-    v.kind = Kind::Audio;
+    const Value v = silentAudio();
     const ReplicaSum three_processes = [](const torch::Tensor& t) { return t * 3; };
     for (bool concurrent : {true, false}) { // concurrent: the node runs on LibTorch's inter-op pool
         RunOptions o;

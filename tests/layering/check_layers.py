@@ -120,12 +120,12 @@ def main():
     breaches = include_breaches(args.source) + binary_breaches(args.binary, args.forbidden)
     for b in breaches:
         print(b)
-    checked = ", ".join(str(b) for b in args.binary) or "no binaries"
     if breaches:
         print(f"layering: {len(breaches)} breach(es) of docs/architecture.md's rules")
         return 1
-    print(f"layering: every include follows the layers; {checked} hold(s) nothing of "
-          f"{', '.join(f.name for f in args.forbidden) or 'no library'}")
+    print("layering: every include follows the layers")
+    for binary in args.binary:
+        print(f"layering: {binary} holds no function of {', '.join(f.name for f in args.forbidden)}")
     return 0
 
 
