@@ -12,7 +12,7 @@
  *     inputs before anything runs (kind, sample rate, hop: ValueInfo) and lets it correct what its
  *     outputs will be (a resampler's rate, a feature's hop). A node checks there what depends on its
  *     inputs (a mel band above the Nyquist frequency of a known rate, frames of different hops joined)
- *     and makes its constants once (filterbanks, windows), so `avgraph validate` reports such errors
+ *     and makes its constants once (mel filterbanks, CQT filters), so `avgraph validate` reports them
  *     and the first run does not pay for them. What stays unknown (a graph input that takes each
  *     file at its own rate) is checked when the value arrives.
  *   - Offline: `process(inputs)` takes whole values (batch first) and returns the outputs. It must
