@@ -20,4 +20,8 @@ std::string formatError(const Location& where, const std::string& message) {
 Error::Error(Location where, const std::string& message)
     : std::runtime_error(formatError(where, message)), where_(std::move(where)), message_(message) {}
 
+Error fileError(const std::filesystem::path& file, const std::string& message) {
+    return Error({file.string(), "", "", 0, 0}, message);
+}
+
 } // namespace avgraph

@@ -6,6 +6,7 @@
  * (RFC 6901) inside it and the node, so a user can go straight to the line to change. The message
  * itself says what was expected and what was found.
  */
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -36,5 +37,8 @@ private:
 
 /** Formats "file:line:column: /pointer: node 'id': message", leaving out the empty parts. */
 std::string formatError(const Location& where, const std::string& message);
+
+/** An Error about a file as a whole (one that cannot be read or written, or holds the wrong thing). */
+Error fileError(const std::filesystem::path& file, const std::string& message);
 
 } // namespace avgraph

@@ -164,23 +164,20 @@ std::map<std::string, Ports> Executor::runPart(const std::map<std::string, Value
             throw std::invalid_argument("Executor::runPart: '" + id + "' is not needed by any output");
         return static_cast<size_t>(s);
     };
+    std::vector<bool> given_vertex(graph_.size(), false);
     std::vector<char> is_given(steps.size(), 0), active(steps.size(), 0);
-    for (const auto& [id, ports] : given)
-        is_given[stepOfId(id)] = 1;
-    // Walk back from the wanted steps; given steps end the walk.
-    std::vector<size_t> stack;
-    for (const auto& id : wanted)
-        stack.push_back(stepOfId(id));
-    while (!stack.empty()) {
-        size_t s = stack.back();
-        stack.pop_back();
-        if (active[s])
-            continue;
-        active[s] = 1;
-        if (!is_given[s])
-            for (size_t n : steps[s].needs)
-                stack.push_back(n);
+    for (const auto& [id, ports] : given) {
+        const size_t s = stepOfId(id);
+        is_given[s] = 1;
+        given_vertex[steps[s].vertex] = true;
     }
+    // Walk back from the wanted nodes; given ones end the walk.
+    std::vector<size_t> wanted_vertices;
+    for (const auto& id : wanted)
+        wanted_vertices.push_back(steps[stepOfId(id)].vertex);
+    const auto needed = graph_.ancestors(wanted_vertices, given_vertex);
+    for (size_t s = 0; s < steps.size(); ++s)
+        active[s] = needed[steps[s].vertex];
 
     std::optional<torch::NoGradGuard> no_grad;
     if (!options.training)

@@ -365,16 +365,23 @@ std::vector<Graph::Connection> Graph::outgoing(size_t v) const {
 }
 
 std::vector<bool> Graph::neededForOutputs() const {
-    std::vector<bool> needed(vertices_.size(), false);
-    std::vector<size_t> stack;
+    std::vector<size_t> to;
     for (const auto& o : outputs_)
-        stack.push_back(o.vertex);
+        to.push_back(o.vertex);
+    return ancestors(to);
+}
+
+std::vector<bool> Graph::ancestors(const std::vector<size_t>& to, const std::vector<bool>& given) const {
+    std::vector<bool> needed(vertices_.size(), false);
+    std::vector<size_t> stack = to;
     while (!stack.empty()) {
         size_t v = stack.back();
         stack.pop_back();
         if (needed[v])
             continue;
         needed[v] = true;
+        if (v < given.size() && given[v])
+            continue;
         for (auto [e, end] = boost::in_edges(v, graph_); e != end; ++e)
             stack.push_back(boost::source(*e, graph_));
     }

@@ -71,6 +71,9 @@ public:
     std::vector<size_t> topologicalOrder() const;
     /** Vertices the outputs depend on (the rest of the graph is never run). */
     std::vector<bool> neededForOutputs() const;
+    /** Vertices that any of `to` depends on, `to` included: what runs to make them. The walk does not go
+     *  past a vertex marked in `given` (itself included), whose value the caller has. */
+    std::vector<bool> ancestors(const std::vector<size_t>& to, const std::vector<bool>& given = {}) const;
 
     /** Graphviz: inputs as ellipses, nodes as boxes with their type, edges labelled with ports. */
     std::string toDot() const;

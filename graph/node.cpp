@@ -2,6 +2,12 @@
 
 namespace avgraph {
 
+Error paramError(const NodeContext& ctx, const std::string& param, const std::string& message) {
+    Location at = ctx.where;
+    at.pointer += "/params/" + param;
+    return Error(at, "(" + ctx.spec->type + ") parameter '" + param + "': " + message);
+}
+
 Node::Node(const NodeContext& context) : context_(context) {}
 Node::~Node() = default;
 

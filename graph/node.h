@@ -57,6 +57,9 @@ struct NodeContext {
     std::filesystem::path preset_dir;
 };
 
+/** An Error at one parameter of the node being built, for NodeSpec::check hooks and node constructors. */
+Error paramError(const NodeContext& ctx, const std::string& param, const std::string& message);
+
 /**
  * What the graph knows of a value before anything runs: its kind, and its sample rate and hop where
  * the graph fixes them (a graph input with a sample_rate, a resampler, a feature's hop_length).

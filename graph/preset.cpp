@@ -113,8 +113,7 @@ json loadMerged(const fs::path& file, std::vector<fs::path>& chain,
                 std::map<std::string, std::string>& origin, const std::string* text = nullptr) {
     json doc = text ? parseJson(*text, file.string()) : readJsonFile(file);
     if (!doc.is_object())
-        throw Error({file.string(), "", "", 0, 0},
-                    "a preset is a JSON object, this file holds " + std::string(doc.type_name()));
+        throw fileError(file, "a preset is a JSON object, this file holds " + std::string(doc.type_name()));
     json merged = json::object();
     chain.push_back(fs::weakly_canonical(file));
     if (doc.contains("extends")) {
@@ -175,10 +174,10 @@ json parseJson(const std::string& text, const std::string& file) {
 
 json readJsonFile(const fs::path& file) {
     if (fs::is_directory(file))
-        throw Error({file.string(), "", "", 0, 0}, "is a folder, expected a JSON file");
+        throw fileError(file, "is a folder, expected a JSON file");
     std::ifstream in(file, std::ios::binary);
     if (!in)
-        throw Error({file.string(), "", "", 0, 0}, "cannot open the file");
+        throw fileError(file, "cannot open the file");
     std::stringstream buffer;
     buffer << in.rdbuf();
     return parseJson(buffer.str(), file.string());
@@ -187,7 +186,7 @@ json readJsonFile(const fs::path& file) {
 Preset Preset::load(const fs::path& file, const std::vector<std::string>& overrides,
                     const std::string& override_origin) {
     if (!fs::exists(file))
-        throw Error({file.string(), "", "", 0, 0}, "preset not found");
+        throw fileError(file, "preset not found");
     std::ifstream in(file, std::ios::binary);
     std::stringstream buffer;
     buffer << in.rdbuf();
@@ -205,7 +204,7 @@ Preset Preset::parse(const std::string& text, const fs::path& file, const std::v
         auto eq = o.find('=');
         auto dot = o.find('.');
         if (eq == std::string::npos || dot == std::string::npos || dot > eq || dot == 0 || dot + 1 == eq)
-            throw Error({source, "", "", 0, 0}, "expected node.param=value");
+            throw fileError(source, "expected node.param=value");
         std::string node = o.substr(0, dot), param = o.substr(dot + 1, eq - dot - 1), raw = o.substr(eq + 1);
         auto& nodes = p.document_["nodes"];
         if (!nodes.is_object() || !nodes.contains(node)) {
@@ -213,8 +212,8 @@ Preset Preset::parse(const std::string& text, const fs::path& file, const std::v
             if (nodes.is_object())
                 for (const auto& [id, _] : nodes.items())
                     known += (known.empty() ? "" : ", ") + id;
-            throw Error({source, "", "", 0, 0}, "the preset " + file.string() + " has no node '" + node +
-                                                    "' (its nodes: " + known + ")");
+            throw fileError(source, "the preset " + file.string() + " has no node '" + node +
+                                        "' (its nodes: " + known + ")");
         }
         json value = json::parse(raw, nullptr, false);
         if (value.is_discarded())

@@ -1,26 +1,21 @@
 #include "host/streamed_run.h"
 
 #include "graph/error.h"
+#include "host/metrics/plots.h"
+#include "io/atomic_file.h"
 #include "io/audio_input.h"
 #include "io/message_text.h"
-#include "host/metrics/plots.h"
 #include "io/npy_stream.h"
 #include "nodes/signal/soxr_resampler.h"
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <unistd.h>
 
 namespace avgraph::host {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-Error fileError(const fs::path& file, const std::string& message) {
-    return Error({file.string(), "", "", 0, 0}, message);
-}
 
 /** The first sample of `block` that is not finite, as an error naming the file and the time. */
 void requireFinite(const fs::path& file, const torch::Tensor& block, int64_t first_frame, double rate) {
@@ -237,10 +232,6 @@ TimelineFiles segmentFile(SegmentedStream& segments, AudioBlocks& audio, OutputF
     files.probabilities = probabilities;
     const fs::path csv_relative = subdir / "timeline.csv";
     files.csv = out.prepare(csv_relative);
-    const fs::path csv_tmp = files.csv.string() + ".tmp-" + std::to_string(::getpid());
-    std::ofstream csv(csv_tmp);
-    if (!csv)
-        throw fileError(csv_tmp, "cannot write the timeline");
     struct Output {
         std::unique_ptr<NpyStreamWriter> writer;
         fs::path relative;
@@ -250,48 +241,49 @@ TimelineFiles segmentFile(SegmentedStream& segments, AudioBlocks& audio, OutputF
     std::vector<std::string> classes;
     bool header = false;
 
-    auto take = [&](const SegmentBatch& batch) {
-        if (batch.empty())
-            return;
-        for (const auto& [name, value] : batch.outputs) {
-            auto t = naturalLayout(value);
-            auto& o = outputs[name];
-            if (!o.writer) {
-                o.relative = subdir / (name + ".npy");
-                o.shape = t.sizes().vec();
-                o.writer = std::make_unique<NpyStreamWriter>(out.prepare(o.relative), o.shape, 0);
+    // The timeline is written as the segments come, and put in place only once the file is done.
+    writeAtomically(files.csv, [&](std::ostream& csv) {
+        auto take = [&](const SegmentBatch& batch) {
+            if (batch.empty())
+                return;
+            for (const auto& [name, value] : batch.outputs) {
+                auto t = naturalLayout(value);
+                auto& o = outputs[name];
+                if (!o.writer) {
+                    o.relative = subdir / (name + ".npy");
+                    o.shape = t.sizes().vec();
+                    o.writer = std::make_unique<NpyStreamWriter>(out.prepare(o.relative), o.shape, 0);
+                }
+                o.writer->append(t);
             }
-            o.writer->append(t);
-        }
-        const Value& p = batch.outputs.at(probabilities);
-        auto probs = p.tensor.detach().to(torch::kCPU, torch::kDouble).reshape({p.tensor.size(0), -1});
-        if (!header) {
-            for (int64_t c = 0; c < probs.size(1); ++c)
-                classes.push_back(static_cast<size_t>(c) < p.class_names.size()
-                                      ? p.class_names[c]
-                                      : "class " + std::to_string(c));
-            csv << "start,end,label,confidence";
-            for (const auto& c : classes)
-                csv << "," << csvField(c);
-            csv << "\n";
-            header = true;
-        }
-        auto rows = probs.accessor<double, 2>();
-        for (size_t i = 0; i < batch.segments.size(); ++i) {
-            const auto& seg = batch.segments[i];
-            int64_t top = 0;
-            for (int64_t c = 1; c < probs.size(1); ++c)
-                if (rows[i][c] > rows[i][top])
-                    top = c;
-            csv << fixed(seg.start, 3) << "," << fixed(seg.end, 3) << "," << csvField(classes[top]) << ","
-                << fixed(rows[i][top], 6);
-            for (int64_t c = 0; c < probs.size(1); ++c)
-                csv << "," << fixed(rows[i][c], 6);
-            csv << "\n";
-        }
-        files.segments += static_cast<int64_t>(batch.segments.size());
-    };
-    try {
+            const Value& p = batch.outputs.at(probabilities);
+            auto probs = p.tensor.detach().to(torch::kCPU, torch::kDouble).reshape({p.tensor.size(0), -1});
+            if (!header) {
+                for (int64_t c = 0; c < probs.size(1); ++c)
+                    classes.push_back(static_cast<size_t>(c) < p.class_names.size()
+                                          ? p.class_names[c]
+                                          : "class " + std::to_string(c));
+                csv << "start,end,label,confidence";
+                for (const auto& c : classes)
+                    csv << "," << csvField(c);
+                csv << "\n";
+                header = true;
+            }
+            auto rows = probs.accessor<double, 2>();
+            for (size_t i = 0; i < batch.segments.size(); ++i) {
+                const auto& seg = batch.segments[i];
+                int64_t top = 0;
+                for (int64_t c = 1; c < probs.size(1); ++c)
+                    if (rows[i][c] > rows[i][top])
+                        top = c;
+                csv << fixed(seg.start, 3) << "," << fixed(seg.end, 3) << "," << csvField(classes[top]) << ","
+                    << fixed(rows[i][top], 6);
+                for (int64_t c = 0; c < probs.size(1); ++c)
+                    csv << "," << fixed(rows[i][c], 6);
+                csv << "\n";
+            }
+            files.segments += static_cast<int64_t>(batch.segments.size());
+        };
         for (;;) {
             Value block = audio.next();
             if (block.tensor.size(-1) == 0) {
@@ -304,18 +296,7 @@ TimelineFiles segmentFile(SegmentedStream& segments, AudioBlocks& audio, OutputF
             throw fileError(audio.path(), "lasts " + clockTime(audio.seconds()) +
                                               ", shorter than one segment of " + segments.lengthText() +
                                               ": there is nothing to classify (use a shorter --segment)");
-        csv.close();
-        if (!csv)
-            throw fileError(csv_tmp, "cannot write the timeline");
-    } catch (...) {
-        std::error_code ec;
-        fs::remove(csv_tmp, ec);
-        throw;
-    }
-    std::error_code ec;
-    fs::rename(csv_tmp, files.csv, ec);
-    if (ec)
-        throw fileError(files.csv, "cannot write the timeline: " + ec.message());
+    });
     out.record(csv_relative);
     for (auto& [name, o] : outputs) {
         o.writer->finish();

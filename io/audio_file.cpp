@@ -1,5 +1,6 @@
 #include "io/audio_file.h"
 
+#include "graph/error.h"
 #include "io/media/media_file.h"
 #include "io/sndfile_support.h"
 
@@ -20,10 +21,6 @@ namespace avgraph::host {
 namespace fs = std::filesystem;
 
 namespace {
-
-[[noreturn]] void fail(const fs::path& file, const std::string& what) {
-    throw std::runtime_error(file.string() + ": " + what);
-}
 
 // The short names python-soundfile uses (they are the SF_FORMAT_* suffixes), so that reports read the
 // same as users' Python tooling. libsndfile's own descriptions ("Signed 24 bit PCM") are the fallback.
@@ -246,11 +243,11 @@ std::unique_ptr<SndfileReader> openAudioFile(const fs::path& file, const std::fu
     std::error_code ec;
     auto status = fs::status(file, ec);
     if (ec && ec != std::errc::no_such_file_or_directory)
-        fail(file, "cannot access: " + ec.message() + "; expected a readable audio file");
+        throw fileError(file, "cannot access: " + ec.message() + "; expected a readable audio file");
     if (!fs::exists(status))
-        fail(file, "no such file; expected an audio file (WAV, FLAC, Ogg, ...)");
+        throw fileError(file, "no such file; expected an audio file (WAV, FLAC, Ogg, ...)");
     if (fs::is_directory(status))
-        fail(file, "is a folder; expected an audio file (WAV, FLAC, Ogg, ...)");
+        throw fileError(file, "is a folder; expected an audio file (WAV, FLAC, Ogg, ...)");
 
     SF_INFO info{};
     SndfilePtr sf(sf_open(file.c_str(), SFM_READ, &info));
@@ -262,24 +259,27 @@ std::unique_ptr<SndfileReader> openAudioFile(const fs::path& file, const std::fu
             use_ffmpeg();
             return nullptr;
         } catch (const std::exception& e) {
-            fail(file,
-                 "cannot open as audio (libsndfile: " + sndfile_reason +
-                     "; FFmpeg: " + ffmpegReasonIn(file, e.what()) +
-                     "); expected a readable audio file (WAV, FLAC, Ogg, MP3, ...) or a video with sound");
+            throw fileError(
+                file,
+                "cannot open as audio (libsndfile: " + sndfile_reason +
+                    "; FFmpeg: " + ffmpegReasonIn(file, e.what()) +
+                    "); expected a readable audio file (WAV, FLAC, Ogg, MP3, ...) or a video with sound");
         }
     }
     if (info.channels <= 0)
-        fail(file, "declares " + std::to_string(info.channels) + " channels; expected at least one");
+        throw fileError(file,
+                        "declares " + std::to_string(info.channels) + " channels; expected at least one");
     if (info.samplerate <= 0)
-        fail(file, "declares a sample rate of " + std::to_string(info.samplerate) +
-                       " Hz; expected a positive rate");
+        throw fileError(file, "declares a sample rate of " + std::to_string(info.samplerate) +
+                                  " Hz; expected a positive rate");
     auto reader = std::make_unique<SndfileReader>(file, std::move(sf), info);
     if (info.frames <= 0) {
         auto announced = reader->announced();
-        fail(file, "contains no audio frames" +
-                       (announced && *announced > 0 ? " of the " + std::to_string(*announced) +
-                                                          " its header announces; the file is truncated"
-                                                    : std::string("; expected at least one frame of audio")));
+        throw fileError(file, "contains no audio frames" +
+                                  (announced && *announced > 0
+                                       ? " of the " + std::to_string(*announced) +
+                                             " its header announces; the file is truncated"
+                                       : std::string("; expected at least one frame of audio")));
     }
     return reader;
 }
@@ -299,7 +299,8 @@ DecodedAudio readAudio(const fs::path& file) {
     torch::Tensor samples;
     if (auto frames = reader->frames()) {
         if (*frames > std::numeric_limits<int64_t>::max() / channels / int64_t(sizeof(float)))
-            fail(file, "announces " + std::to_string(*frames) + " frames, too many to hold in memory");
+            throw fileError(file,
+                            "announces " + std::to_string(*frames) + " frames, too many to hold in memory");
         samples = torch::empty({channels, *frames}, torch::kFloat32);
         reader->read(samples.data_ptr<float>(), *frames, *frames);
     } else {
@@ -320,13 +321,14 @@ DecodedAudio readAudio(const fs::path& file) {
         const std::string done = std::to_string(reader->done());
         const std::string said = problem->empty() ? "" : " (" + *problem + ")";
         if (auto announced = reader->announced())
-            fail(file, "yielded only " + done + " of the " + std::to_string(*announced) +
-                           " frames its header announces" + said + "; the file is truncated or damaged");
-        fail(file, "yielded only " + done + " frames before it broke off" + said +
-                       "; the file is truncated or damaged");
+            throw fileError(file, "yielded only " + done + " of the " + std::to_string(*announced) +
+                                      " frames its header announces" + said +
+                                      "; the file is truncated or damaged");
+        throw fileError(file, "yielded only " + done + " frames before it broke off" + said +
+                                  "; the file is truncated or damaged");
     }
     if (samples.size(1) == 0)
-        fail(file, "contains no audio frames; expected at least one frame of audio");
+        throw fileError(file, "contains no audio frames; expected at least one frame of audio");
 
     result.samples = std::move(samples);
     result.sample_rate = reader->sampleRate();

@@ -27,14 +27,14 @@ void requireFinite(const std::filesystem::path& file, const torch::Tensor& sampl
     const int64_t channel = first[0].item<int64_t>();
     const int64_t frame = first[1].item<int64_t>();
     const double value = samples[channel][frame].item<double>();
-    throw Error({file.string(), "", "", 0, 0},
-                std::to_string(count) + " sample(s) are not finite, the first at frame " +
-                    std::to_string(frame) + " (" + std::to_string(static_cast<double>(frame) / rate) +
-                    " s) of channel " + std::to_string(channel) + ": " +
-                    (std::isnan(value) ? "NaN"
-                     : value > 0       ? "+inf"
-                                       : "-inf") +
-                    "; expected finite samples (repair or drop the file)");
+    throw fileError(file, std::to_string(count) + " sample(s) are not finite, the first at frame " +
+                              std::to_string(frame) + " (" +
+                              std::to_string(static_cast<double>(frame) / rate) + " s) of channel " +
+                              std::to_string(channel) + ": " +
+                              (std::isnan(value) ? "NaN"
+                               : value > 0       ? "+inf"
+                                                 : "-inf") +
+                              "; expected finite samples (repair or drop the file)");
 }
 } // namespace
 

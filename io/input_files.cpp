@@ -25,7 +25,7 @@ bool isListFile(const fs::path& file) {
 void addListed(const fs::path& list, std::vector<fs::path>& out) {
     std::ifstream in(list);
     if (!in)
-        throw Error({list.string(), "", "", 0, 0}, "cannot read the input list");
+        throw fileError(list, "cannot read the input list");
     std::string line;
     int number = 0;
     while (std::getline(in, line)) {
@@ -113,7 +113,7 @@ std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments, I
                 if (entry.is_regular_file() && kind.accepts(entry.path()))
                     found.push_back(entry.path());
             if (found.empty())
-                throw Error({arg, "", "", 0, 0}, std::string("the folder holds no ") + kind.description);
+                throw fileError(arg, std::string("the folder holds no ") + kind.description);
             std::sort(found.begin(), found.end());
             files.insert(files.end(), found.begin(), found.end());
         } else if (fs::is_regular_file(p)) {
@@ -122,7 +122,7 @@ std::vector<InputFile> expandInputs(const std::vector<std::string>& arguments, I
             else
                 files.push_back(p);
         } else {
-            throw Error({arg, "", "", 0, 0}, "input not found");
+            throw fileError(arg, "input not found");
         }
     }
     std::vector<InputFile> out;

@@ -1,5 +1,8 @@
 #include "io/npy.h"
 
+#include "graph/error.h"
+#include "io/atomic_file.h"
+
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
@@ -28,10 +31,6 @@ constexpr size_t kAlign = 64;
 // numpy >= 1.23 leaves room for the first axis to grow to this many digits, so the header can be
 // rewritten in place when appending; copying it keeps our files byte-identical to np.save's.
 constexpr size_t kGrowthAxisMaxDigits = 21;
-
-[[noreturn]] void fail(const fs::path& file, const std::string& what) {
-    throw std::runtime_error(file.string() + ": " + what);
-}
 
 struct NpyType {
     const char* descr;
@@ -95,9 +94,9 @@ public:
 
 private:
     [[noreturn]] void malformed(const std::string& what) const {
-        fail(file_,
-             "malformed .npy header (" + what + " at offset " + std::to_string(pos_) + " of \"" + s_ +
-                 "\"); expected a dict like {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}");
+        throw fileError(
+            file_, "malformed .npy header (" + what + " at offset " + std::to_string(pos_) + " of \"" + s_ +
+                       "\"); expected a dict like {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}");
     }
     char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
     void skipSpace() {
@@ -240,7 +239,7 @@ std::string npyHeader(const std::string& descr, torch::IntArrayRef shape) {
 
 void writeNpy(const fs::path& file, const torch::Tensor& tensor) {
     if (!tensor.defined())
-        fail(file, "cannot write an undefined tensor as .npy");
+        throw fileError(file, "cannot write an undefined tensor as .npy");
     torch::ScalarType dtype = tensor.scalar_type();
     if (c10::isFloatingType(dtype))
         dtype = torch::kFloat32;
@@ -249,66 +248,49 @@ void writeNpy(const fs::path& file, const torch::Tensor& tensor) {
         if (t.dtype == dtype)
             descr = t.descr;
     if (!descr)
-        fail(file, std::string("cannot write a tensor of dtype ") + c10::toString(tensor.scalar_type()) +
-                       " as .npy; expected a floating, int64, int32, uint8 or bool tensor");
+        throw fileError(file, std::string("cannot write a tensor of dtype ") +
+                                  c10::toString(tensor.scalar_type()) +
+                                  " as .npy; expected a floating, int64, int32, uint8 or bool tensor");
     torch::Tensor data = tensor.to(torch::kCPU, dtype).contiguous();
 
     const std::string header = npyHeader(descr, data.sizes());
 
-    fs::path tmp = file;
-    tmp += ".tmp-" + std::to_string(::getpid());
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out)
-            fail(file, "cannot create the temporary file " + tmp.string() + ": " + std::strerror(errno));
+    writeAtomically(file, [&](std::ostream& out) {
         out.write(header.data(), std::streamsize(header.size()));
         out.write(static_cast<const char*>(data.data_ptr()), std::streamsize(data.nbytes()));
-        out.close();
-        if (!out) {
-            int err = errno;
-            std::error_code ignored;
-            fs::remove(tmp, ignored);
-            fail(file, "writing failed (" + std::string(std::strerror(err)) + "); is the disk full?");
-        }
-    }
-    std::error_code ec;
-    fs::rename(tmp, file, ec);
-    if (ec) {
-        std::error_code ignored;
-        fs::remove(tmp, ignored);
-        fail(file, "cannot move the finished file into place: " + ec.message());
-    }
+    });
 }
 
 torch::Tensor readNpy(const fs::path& file) {
     std::error_code ec;
     if (fs::is_directory(file, ec))
-        fail(file, "is a folder; expected a .npy file");
+        throw fileError(file, "is a folder; expected a .npy file");
     std::ifstream in(file, std::ios::binary);
     if (!in)
-        fail(file, std::string("cannot open: ") + std::strerror(errno));
+        throw fileError(file, std::string("cannot open: ") + std::strerror(errno));
 
     unsigned char start[kMagicLen + 2] = {};
     in.read(reinterpret_cast<char*>(start), sizeof start);
     if (in.gcount() != std::streamsize(sizeof start) || std::memcmp(start, kMagic, kMagicLen) != 0)
-        fail(file, "not a .npy file (bad magic); expected it to start with \"\\x93NUMPY\"");
+        throw fileError(file, "not a .npy file (bad magic); expected it to start with \"\\x93NUMPY\"");
     const unsigned major = start[kMagicLen];
     if (major < 1 || major > 3)
-        fail(file, "unsupported .npy format version " + std::to_string(major) + "." +
-                       std::to_string(start[kMagicLen + 1]) + "; expected 1.0, 2.0 or 3.0");
+        throw fileError(file, "unsupported .npy format version " + std::to_string(major) + "." +
+                                  std::to_string(start[kMagicLen + 1]) + "; expected 1.0, 2.0 or 3.0");
     const size_t len_bytes = major == 1 ? 2 : 4;
     unsigned char len_field[4] = {};
     in.read(reinterpret_cast<char*>(len_field), std::streamsize(len_bytes));
     if (in.gcount() != std::streamsize(len_bytes))
-        fail(file, "truncated .npy header");
+        throw fileError(file, "truncated .npy header");
     const uint32_t header_len = readLittleEndian(len_field, len_bytes);
     // Real headers are a few hundred bytes; a huge length means a corrupt file, not a huge allocation.
     if (header_len > (1u << 24))
-        fail(file, "implausible .npy header length " + std::to_string(header_len) + "; the file is damaged");
+        throw fileError(file, "implausible .npy header length " + std::to_string(header_len) +
+                                  "; the file is damaged");
     std::string header(header_len, '\0');
     in.read(header.data(), header_len);
     if (in.gcount() != std::streamsize(header_len))
-        fail(file, "truncated .npy header: expected " + std::to_string(header_len) + " bytes");
+        throw fileError(file, "truncated .npy header: expected " + std::to_string(header_len) + " bytes");
 
     std::optional<HeaderValue> descr, fortran, shape;
     for (auto& [key, value] : HeaderParser(file, header).parseDict()) {
@@ -320,29 +302,30 @@ torch::Tensor readNpy(const fs::path& file) {
             shape = value;
     }
     if (!descr || !fortran || !shape)
-        fail(file, "the .npy header lacks 'descr', 'fortran_order' or 'shape': " + header);
+        throw fileError(file, "the .npy header lacks 'descr', 'fortran_order' or 'shape': " + header);
     if (fortran->kind != HeaderValue::Kind::Bool || shape->kind != HeaderValue::Kind::Tuple)
-        fail(file, "the .npy header's 'fortran_order' must be True or False and 'shape' a tuple: " + header);
+        throw fileError(
+            file, "the .npy header's 'fortran_order' must be True or False and 'shape' a tuple: " + header);
     if (fortran->flag)
-        fail(file, "is a Fortran-order (column-major) array; expected C order (save it with "
-                   "np.save(path, np.ascontiguousarray(a)))");
+        throw fileError(file, "is a Fortran-order (column-major) array; expected C order (save it with "
+                              "np.save(path, np.ascontiguousarray(a)))");
     std::optional<torch::ScalarType> dtype;
     if (descr->kind == HeaderValue::Kind::String)
         for (const auto& t : kTypes)
             if (descr->text == t.descr)
                 dtype = t.dtype;
     if (!dtype)
-        fail(file, "unsupported dtype " +
-                       (descr->kind == HeaderValue::Kind::String ? "'" + descr->text + "'"
-                                                                 : std::string("(structured)")) +
-                       "; expected one of " + supportedList());
+        throw fileError(file, "unsupported dtype " +
+                                  (descr->kind == HeaderValue::Kind::String ? "'" + descr->text + "'"
+                                                                            : std::string("(structured)")) +
+                                  "; expected one of " + supportedList());
 
     std::vector<int64_t> dims = shape->ints;
     const int64_t item = int64_t(c10::elementSize(*dtype));
     int64_t count = 1;
     for (int64_t d : dims) {
         if (d != 0 && count > std::numeric_limits<int64_t>::max() / item / d)
-            fail(file, "shape " + shapeRepr(dims) + " is too large to hold in memory");
+            throw fileError(file, "shape " + shapeRepr(dims) + " is too large to hold in memory");
         count *= d;
     }
     // Bools are read as bytes and compared with zero, since a byte other than 0/1 is not a valid C++ bool.
@@ -350,8 +333,9 @@ torch::Tensor readNpy(const fs::path& file) {
     const int64_t nbytes = count * item;
     in.read(static_cast<char*>(out.data_ptr()), std::streamsize(nbytes));
     if (in.gcount() != std::streamsize(nbytes))
-        fail(file, "truncated data: shape " + shapeRepr(dims) + " of " + descr->text + " needs " +
-                       std::to_string(nbytes) + " bytes, the file holds " + std::to_string(in.gcount()));
+        throw fileError(file, "truncated data: shape " + shapeRepr(dims) + " of " + descr->text + " needs " +
+                                  std::to_string(nbytes) + " bytes, the file holds " +
+                                  std::to_string(in.gcount()));
     return *dtype == torch::kBool ? out.ne(0) : out;
 }
 

@@ -1,6 +1,7 @@
 #include "io/output_folder.h"
 
 #include "graph/error.h"
+#include "io/atomic_file.h"
 #include "io/media/media_file.h"
 #include "io/npy.h"
 
@@ -19,13 +20,14 @@ namespace {
 constexpr const char* kManifest = ".avgraph-outputs";
 }
 
-OutputFolder::OutputFolder(fs::path dir) : dir_(std::move(dir)) {
+OutputFolder::OutputFolder(fs::path dir, std::string option)
+    : dir_(std::move(dir)), option_(std::move(option)) {
     if (fs::exists(dir_) && !fs::is_directory(dir_))
-        throw Error({dir_.string(), "", "", 0, 0}, "the output path is a file, expected a folder");
+        throw fileError(dir_, "the output path is a file, expected a folder");
     std::error_code ec;
     fs::create_directories(dir_, ec);
     if (ec)
-        throw Error({dir_.string(), "", "", 0, 0}, "cannot create the output folder: " + ec.message());
+        throw fileError(dir_, "cannot create the output folder: " + ec.message());
     std::ifstream in(dir_ / kManifest);
     std::string line;
     while (std::getline(in, line))
@@ -36,17 +38,25 @@ OutputFolder::OutputFolder(fs::path dir) : dir_(std::move(dir)) {
 fs::path OutputFolder::prepare(const fs::path& relative) {
     fs::path full = dir_ / relative;
     if (fs::exists(full) && !ours_.count(relative.generic_string()))
-        throw Error({full.string(), "", "", 0, 0},
-                    "exists and was not written by avgraph; choose another --output folder or move the file");
+        throw fileError(full, "exists and was not written by avgraph; choose another " + option_ +
+                                  " folder or move the file");
     std::error_code ec;
     fs::create_directories(full.parent_path(), ec);
     if (ec)
-        throw Error({full.parent_path().string(), "", "", 0, 0}, "cannot create the folder: " + ec.message());
+        throw fileError(full.parent_path(), "cannot create the folder: " + ec.message());
     return full;
 }
 
 void OutputFolder::record(const fs::path& relative) {
     if (ours_.insert(relative.generic_string()).second)
+        saveManifest();
+}
+
+void OutputFolder::record(const std::vector<std::string>& relatives) {
+    bool added = false;
+    for (const auto& relative : relatives)
+        added |= ours_.insert(fs::path(relative).generic_string()).second;
+    if (added)
         saveManifest();
 }
 
@@ -77,7 +87,7 @@ void OutputFolder::saveManifest() const {
         const std::string reason = std::strerror(errno);
         if (lock >= 0)
             ::close(lock);
-        throw Error({dir_.string(), "", "", 0, 0}, "cannot lock the output folder: " + reason);
+        throw fileError(dir_, "cannot lock the output folder: " + reason);
     }
     std::set<std::string> all = ours_;
     {
@@ -87,18 +97,16 @@ void OutputFolder::saveManifest() const {
             if (!line.empty())
                 all.insert(line);
     }
-    fs::path tmp = dir_ / (std::string(kManifest) + ".tmp-" + std::to_string(::getpid()));
-    {
-        std::ofstream out(tmp);
-        for (const auto& k : all)
-            out << k << "\n";
+    try {
+        writeAtomically(dir_ / kManifest, [&](std::ostream& out) {
+            for (const auto& k : all)
+                out << k << "\n";
+        });
+    } catch (...) {
+        ::close(lock); // releases the lock
+        throw;
     }
-    std::error_code ec;
-    fs::rename(tmp, dir_ / kManifest, ec);
-    ::close(lock); // releases the lock
-    if (ec)
-        throw Error({(dir_ / kManifest).string(), "", "", 0, 0},
-                    "cannot write the manifest: " + ec.message());
+    ::close(lock);
 }
 
 torch::Tensor clipOf(const Value& value, int64_t index) {

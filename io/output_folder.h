@@ -1,6 +1,6 @@
 #pragma once
 /**
- * The folder `avgraph run` writes into, and the layout of what it writes.
+ * The folder `avgraph run`, `eval` and `report` write into, and the layout of what they write.
  *
  * Files are written atomically. A file that exists already is replaced only when an earlier
  * avgraph run wrote it (the folder's `.avgraph-outputs` lists those), so a user's own files are
@@ -10,13 +10,16 @@
 
 #include <filesystem>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace avgraph::host {
 
 class OutputFolder {
 public:
-    /** Creates the folder if needed; throws avgraph::Error if it is a file or cannot be made. */
-    explicit OutputFolder(std::filesystem::path dir);
+    /** Creates the folder if needed; throws avgraph::Error if it is a file or cannot be made.
+     *  `option` is how the user named the folder, for the message that refuses to replace a file. */
+    explicit OutputFolder(std::filesystem::path dir, std::string option = "--output");
 
     /** Writes `relative` (e.g. "dog/logmel.npy") as float32 .npy; returns the full path. */
     std::filesystem::path writeNpy(const std::filesystem::path& relative, const torch::Tensor& tensor);
@@ -34,9 +37,12 @@ public:
     std::filesystem::path prepare(const std::filesystem::path& relative);
     /** Records a written file in the manifest. */
     void record(const std::filesystem::path& relative);
+    /** Records several files with one write of the manifest. */
+    void record(const std::vector<std::string>& relatives);
 
 private:
     std::filesystem::path dir_;
+    std::string option_;
     std::set<std::string> ours_;
 };
 

@@ -23,13 +23,13 @@ std::vector<std::string> weightsOverrides(const std::filesystem::path& weights, 
         const auto manifest = weights / "weights.json";
         std::ifstream in(manifest);
         if (!in)
-            throw Error({manifest.string(), "", "", 0, 0},
-                        "the weights folder has no weights.json; give a weights file, or the run folder "
-                        "`avgraph train --out` wrote");
+            throw fileError(manifest,
+                            "the weights folder has no weights.json; give a weights file, or the run folder "
+                            "`avgraph train --out` wrote");
         auto j = nlohmann::json::parse(in, nullptr, false);
         if (j.is_discarded() || !j.is_object() || j.empty())
-            throw Error({manifest.string(), "", "", 0, 0},
-                        "expected a JSON object of node ids and weights files, as `avgraph train` writes");
+            throw fileError(
+                manifest, "expected a JSON object of node ids and weights files, as `avgraph train` writes");
         for (const auto& [id, file] : j.items()) {
             if (!file.is_string())
                 throw Error({manifest.string(), "/" + id, "", 0, 0},
@@ -43,9 +43,9 @@ std::vector<std::string> weightsOverrides(const std::filesystem::path& weights, 
         return overrides;
     }
     if (!std::filesystem::is_regular_file(weights))
-        throw Error({weights.string(), "", "", 0, 0},
-                    "no such weights file or run folder (expected a LibTorch weights archive, or the folder "
-                    "`avgraph train --out` wrote)");
+        throw fileError(
+            weights, "no such weights file or run folder (expected a LibTorch weights archive, or the folder "
+                     "`avgraph train --out` wrote)");
     const auto ids = trainableNodes(graph);
     const Location where = graph.preset().locate("/nodes");
     if (ids.empty())

@@ -1,14 +1,18 @@
 #pragma once
 // What the suites share: where things are, scratch folders, and running the avgraph CLI.
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <netinet/in.h>
 #include <random>
 #include <string>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 namespace avgraph::test {
 
@@ -18,6 +22,8 @@ namespace fs = std::filesystem;
 inline fs::path sharedDir() { return AVGRAPH_SHARED_DIR; }
 inline fs::path sourceDir() { return AVGRAPH_SOURCE_DIR; }
 inline fs::path binaryDir() { return AVGRAPH_BINARY_DIR; }
+/** The presets the engine's tests build, broken ones included (tests/data/presets). */
+inline fs::path testPresetDir() { return sourceDir() / "tests/data/presets"; }
 inline fs::path avgraphExe() { return binaryDir() / "bin" / "avgraph"; }
 inline fs::path exampleNodeLibrary() { return binaryDir() / "lib" / "libavgraph_example_nodes.so"; }
 /** A real ESC-10 clip whose path has spaces. */
@@ -44,6 +50,21 @@ private:
     fs::path path_;
 };
 
+/** The bytes of a file ("" when it cannot be read). */
+inline std::string readBytes(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/** Every file name in a folder, sorted. */
+inline std::vector<std::string> filesIn(const fs::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir))
+        names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
 /** Single-quotes an argument for /bin/sh. */
 inline std::string shellQuote(const std::string& s) {
     std::string out = "'";
@@ -51,6 +72,9 @@ inline std::string shellQuote(const std::string& s) {
         out += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return out + "'";
 }
+
+/** A path single-quoted for /bin/sh, for the command lines the suites run. */
+inline std::string q(const fs::path& p) { return shellQuote(p.string()); }
 
 struct CommandResult {
     int exit_code = -1;

@@ -172,8 +172,7 @@ FoldResult readFold(int fold, const fs::path& dir) {
         std::ifstream in(r.metrics);
         m = nlohmann::json::parse(in);
     } catch (const std::exception& e) {
-        throw Error({r.metrics.string(), "", "", 0, 0},
-                    std::string("cannot read the fold's metrics: ") + e.what());
+        throw fileError(r.metrics, std::string("cannot read the fold's metrics: ") + e.what());
     }
     using P = nlohmann::json::json_pointer;
     r.accuracy = numberAt(m, P("/overall/accuracy/overall"));
@@ -319,13 +318,12 @@ public:
                 failures += !r.done;
                 results.back().push_back(r);
                 if (!r.done && !settings_.keep_going)
-                    throw Error({row.preset, "", "", 0, 0},
-                                "row '" + row.name + "' fold " + std::to_string(fold) +
-                                    ": `avgraph train` failed (" + r.failure +
-                                    "; its output is above, and in " +
-                                    (foldDir(row, fold) / "train-output.txt").string() +
-                                    "); the rows and folds done so far are kept: run "
-                                    "the same command again to go on from here");
+                    throw fileError(row.preset, "row '" + row.name + "' fold " + std::to_string(fold) +
+                                                    ": `avgraph train` failed (" + r.failure +
+                                                    "; its output is above, and in " +
+                                                    (foldDir(row, fold) / "train-output.txt").string() +
+                                                    "); the rows and folds done so far are kept: run "
+                                                    "the same command again to go on from here");
             }
         }
         writeTables(results);
@@ -384,8 +382,8 @@ private:
             options.format = parseFormatName(settings_.format);
         Dataset ds = openDataset(settings_.data, options);
         if (!ds.labelled)
-            throw Error(
-                {settings_.data, "", "", 0, 0},
+            throw fileError(
+                settings_.data,
                 "`avgraph ablate` trains and scores on labelled clips; this dataset is an evaluation set "
                 "without labels");
         if (!settings_.folds.empty()) {
@@ -425,14 +423,14 @@ private:
                 std::ifstream in(file);
                 before = nlohmann::json::parse(in);
             } catch (const std::exception& e) {
-                throw Error({file.string(), "", "", 0, 0}, std::string("cannot read it: ") + e.what());
+                throw fileError(file, std::string("cannot read it: ") + e.what());
             }
             if (before != now)
-                throw Error({file.string(), "", "", 0, 0},
-                            "row '" + row.name + "' was trained here with other settings (" + before.dump() +
-                                ", now " + now.dump() +
-                                "); its folds would not be comparable: use another --out, or remove " +
-                                dir.string());
+                throw fileError(file,
+                                "row '" + row.name + "' was trained here with other settings (" +
+                                    before.dump() + ", now " + now.dump() +
+                                    "); its folds would not be comparable: use another --out, or remove " +
+                                    dir.string());
             return;
         }
     }
@@ -463,9 +461,9 @@ private:
                 args.insert(args.end(), {"--set", o});
             int status = runChild(args, "[" + row.name + "] ", nullptr);
             if (status != 0)
-                throw Error({row.preset, "", "", 0, 0},
-                            "row '" + row.name + "' does not validate (`avgraph validate` ended with " +
-                                describeStatus(status) + "; its message is above); nothing was trained");
+                throw fileError(row.preset,
+                                "row '" + row.name + "' does not validate (`avgraph validate` ended with " +
+                                    describeStatus(status) + "; its message is above); nothing was trained");
         }
     }
 

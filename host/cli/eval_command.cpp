@@ -51,14 +51,15 @@ void evalCommand(const EvalSettings& settings, const GlobalOptions& global) {
     data_options.segment_seconds = settings.segment;
     Dataset ds = openDataset(settings.data, data_options);
     if (!ds.labelled)
-        throw Error({settings.data, "", "", 0, 0},
-                    "`avgraph eval` needs labelled clips; this dataset is an evaluation set without labels");
+        throw fileError(
+            settings.data,
+            "`avgraph eval` needs labelled clips; this dataset is an evaluation set without labels");
     int fold = settings.fold >= 0 ? settings.fold : defaultFold(ds);
     Split split = splitFold(ds, fold);
     if (split.test.empty())
-        throw Error({settings.data, "", "", 0, 0},
-                    "the test split" + (fold ? " of fold " + std::to_string(fold) : std::string()) +
-                        " is empty");
+        throw fileError(settings.data, "the test split" +
+                                           (fold ? " of fold " + std::to_string(fold) : std::string()) +
+                                           " is empty");
 
     LoadedGraph loaded = loadGraph(withWeights(settings, global), global);
     metrics::Predictions predictions = predictClips(*loaded.executor, ds, split.test, split.train,

@@ -5,9 +5,9 @@
 #include "host/node_reference.h"
 #include "host/streamed_run.h"
 #include "host/training/train_config.h"
+#include "io/atomic_file.h"
 #include "io/runtime.h"
 
-#include <fstream>
 #include <iostream>
 
 namespace avgraph::host {
@@ -19,13 +19,7 @@ void writeText(const std::string& text, const std::string& file) {
         std::cout << text;
         return;
     }
-    std::string tmp = file + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary);
-        if (!(out << text))
-            throw Error({file, "", "", 0, 0}, "cannot write the file");
-    }
-    std::filesystem::rename(tmp, file);
+    writeFileAtomically(file, text);
 }
 
 } // namespace

@@ -105,8 +105,8 @@ public:
         data_options.segment_seconds = settings_.segment;
         ds_ = openDataset(settings_.data, data_options);
         if (!ds_.labelled)
-            throw Error(
-                {settings_.data, "", "", 0, 0},
+            throw fileError(
+                settings_.data,
                 "`avgraph train` needs labelled clips; this dataset is an evaluation set without labels");
 
         // The train section first: its seed decides the networks' initial weights.
@@ -163,8 +163,8 @@ public:
         if (settings_.fold == "all") {
             folds = ds_.folds;
             if (folds.empty())
-                throw Error(
-                    {settings_.data, "", "", 0, 0},
+                throw fileError(
+                    settings_.data,
                     "--fold all runs a cross-validation over the dataset's folds; this dataset has none");
         } else if (settings_.fold.empty()) {
             folds = {defaultFold(ds_)};

@@ -2,9 +2,9 @@
 #include "host/datasets/av_dataset.h"
 
 #include "graph/error.h"
-#include "io/audio_file.h"
 #include "host/datasets/metadata_table.h"
 #include "host/datasets/readers.h"
+#include "io/audio_file.h"
 #include "io/input_files.h"
 #include "io/media/media_file.h"
 
@@ -25,10 +25,6 @@ using datasets::allDigits;
 using datasets::splitDashes;
 
 namespace {
-
-Error fileError(const fs::path& file, const std::string& message) {
-    return Error({file.string(), "", "", 0, 0}, message);
-}
 
 /** Regular files (symbolic links followed) under root whose names are wanted, sorted by path. */
 std::vector<fs::path> filesUnder(const fs::path& root, const std::function<bool(const fs::path&)>& wanted) {

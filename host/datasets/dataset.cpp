@@ -99,10 +99,10 @@ Dataset readTauFolder(fs::path root, std::optional<DatasetFormat> format, AudioC
             if (entry.is_directory() && isTauFolder(entry.path()))
                 (fs::is_regular_file(entry.path() / "meta.csv") ? dev : others).push_back(entry.path());
         if (dev.size() != 1)
-            throw Error({root.string(), "", "", 0, 0},
-                        dev.empty()
-                            ? "not a TAU folder: no meta.csv or evaluation_setup here or one level below"
-                            : "holds several TAU development folders; name one");
+            throw fileError(root,
+                            dev.empty()
+                                ? "not a TAU folder: no meta.csv or evaluation_setup here or one level below"
+                                : "holds several TAU development folders; name one");
         std::sort(others.begin(), others.end());
         for (const auto& o : others)
             notes.push_back("also here: " + o.string() + " (an evaluation set: open it by its own path)");
@@ -166,11 +166,10 @@ Dataset openFolder(const fs::path& root, const DatasetOptions& options, std::str
                 return readEsc50(root, f == DatasetFormat::esc10, options.audio);
             if (f == DatasetFormat::esc10)
                 return readEsc10Folders(root);
-            throw Error({root.string(), "", "", 0, 0}, "not an ESC-50 folder: expected meta/esc50.csv");
+            throw fileError(root, "not an ESC-50 folder: expected meta/esc50.csv");
         case DatasetFormat::urbansound8k:
             if (!us8k)
-                throw Error({root.string(), "", "", 0, 0},
-                            "not an UrbanSound8K folder: expected metadata/UrbanSound8K.csv");
+                throw fileError(root, "not an UrbanSound8K folder: expected metadata/UrbanSound8K.csv");
             return readUrbanSound8K(root, options.audio);
         case DatasetFormat::tau2019:
         case DatasetFormat::tau2020mobile:
@@ -179,8 +178,7 @@ Dataset openFolder(const fs::path& root, const DatasetOptions& options, std::str
         case DatasetFormat::folders:
             return readClassFolders(root);
         case DatasetFormat::csv:
-            throw Error({root.string(), "", "", 0, 0},
-                        "--format csv reads a list file: give the .csv file's path");
+            throw fileError(root, "--format csv reads a list file: give the .csv file's path");
         case DatasetFormat::video_folder:
         case DatasetFormat::tau_av2021:
             break; // read above
@@ -244,7 +242,7 @@ std::vector<size_t> Dataset::classCounts() const {
 Dataset openDataset(const fs::path& path, const DatasetOptions& options) {
     std::error_code ec;
     if (!fs::exists(path, ec))
-        throw Error({path.string(), "", "", 0, 0}, "no such dataset folder or file");
+        throw fileError(path, "no such dataset folder or file");
     Dataset ds;
     std::string how;
     if (fs::is_directory(path)) {
@@ -269,8 +267,8 @@ Dataset openDataset(const fs::path& path, const DatasetOptions& options) {
             ds = readCsvList(path, options.audio);
             how = options.format ? "--format" : "a list file";
         } else {
-            throw Error({path.string(), "", "", 0, 0}, "--format " + formatName(*options.format) +
-                                                           " reads a folder; give the dataset's folder");
+            throw fileError(path, "--format " + formatName(*options.format) +
+                                      " reads a folder; give the dataset's folder");
         }
     }
     ds.detected_from = how;
@@ -300,9 +298,8 @@ Split splitFold(const Dataset& ds, int fold) {
     };
     if (!ds.folds.empty()) {
         if (!std::count(ds.folds.begin(), ds.folds.end(), fold))
-            throw Error({where, "", "", 0, 0}, "no fold " + std::to_string(fold) + " in this " +
-                                                   formatName(ds.format) + " dataset (folds: " + listFolds() +
-                                                   ")");
+            throw fileError(where, "no fold " + std::to_string(fold) + " in this " + formatName(ds.format) +
+                                       " dataset (folds: " + listFolds() + ")");
         for (size_t i = 0; i < ds.clips.size(); ++i)
             (ds.clips[i].fold == fold ? split.test : split.train).push_back(i);
         return split;
@@ -310,8 +307,8 @@ Split splitFold(const Dataset& ds, int fold) {
     if (!ds.setup.empty()) {
         auto it = ds.setup.find(fold);
         if (it == ds.setup.end())
-            throw Error({where, "", "", 0, 0}, "no fold " + std::to_string(fold) +
-                                                   " in evaluation_setup (folds: " + listFolds() + ")");
+            throw fileError(where, "no fold " + std::to_string(fold) +
+                                       " in evaluation_setup (folds: " + listFolds() + ")");
         if (it->second.train.empty() || it->second.evaluate.empty())
             throw Error({(ds.root / "evaluation_setup").string(), "", "", 0, 0},
                         "fold " + std::to_string(fold) + " needs fold" + std::to_string(fold) +
@@ -321,8 +318,7 @@ Split splitFold(const Dataset& ds, int fold) {
         return split;
     }
     if (fold != 0)
-        throw Error({where, "", "", 0, 0},
-                    "this " + formatName(ds.format) + " dataset has no folds; leave out --fold");
+        throw fileError(where, "this " + formatName(ds.format) + " dataset has no folds; leave out --fold");
     for (size_t i = 0; i < ds.clips.size(); ++i) {
         Subset s = ds.clips[i].subset;
         (s == Subset::test         ? split.test

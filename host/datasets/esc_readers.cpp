@@ -69,8 +69,7 @@ Dataset readEsc50(const fs::path& root, bool esc10_only, AudioCheck audio) {
     collector.finish();
     ds.folds.assign(folds.begin(), folds.end());
     if (ds.clips.empty())
-        throw Error({ds.metadata.string(), "", "", 0, 0},
-                    esc10_only ? "no row has esc10 = True" : "the file lists no clips");
+        throw fileError(ds.metadata, esc10_only ? "no row has esc10 = True" : "the file lists no clips");
     return ds;
 }
 
@@ -99,8 +98,8 @@ Dataset readEsc10Folders(const fs::path& root) {
         for (const auto& file : files) {
             Clip clip;
             if (!parseEsc10Name(file.filename().string(), clip.fold, clip.source, clip.take))
-                throw Error(
-                    {file.string(), "", "", 0, 0},
+                throw fileError(
+                    file,
                     "an ESC-10 file name is FOLD-SOURCE-TAKE.ogg (e.g. 1-100032-A.ogg); this one is not");
             clip.path = file;
             clip.file = fs::relative(file, root).generic_string();
@@ -114,13 +113,13 @@ Dataset readEsc10Folders(const fs::path& root) {
     for (const auto& clip : ds.clips) {
         auto [it, inserted] = fold_of.emplace(clip.source, std::make_pair(clip.fold, &clip));
         if (!inserted && it->second.first != clip.fold)
-            throw Error({clip.path.string(), "", "", 0, 0},
-                        "source " + clip.source + " is in fold " + std::to_string(clip.fold) +
-                            " here but in fold " + std::to_string(it->second.first) + " in " +
-                            it->second.second->file + " (ESC keeps a source recording in one fold)");
+            throw fileError(clip.path, "source " + clip.source + " is in fold " + std::to_string(clip.fold) +
+                                           " here but in fold " + std::to_string(it->second.first) + " in " +
+                                           it->second.second->file +
+                                           " (ESC keeps a source recording in one fold)");
     }
     if (ds.clips.empty())
-        throw Error({root.string(), "", "", 0, 0}, "no class folder holds audio files");
+        throw fileError(root, "no class folder holds audio files");
     ds.folds.assign(folds.begin(), folds.end());
     return ds;
 }

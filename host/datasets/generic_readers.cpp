@@ -43,8 +43,8 @@ Dataset readClassFolders(const fs::path& root) {
         ds.notes.push_back(std::to_string(loose) + " audio file(s) directly in " + root.string() +
                            " belong to no class folder and were left out");
     if (ds.clips.empty())
-        throw Error({root.string(), "", "", 0, 0},
-                    "no class folder holds audio files (expected one folder per class, e.g. dog/1.wav)");
+        throw fileError(root,
+                        "no class folder holds audio files (expected one folder per class, e.g. dog/1.wav)");
     return ds;
 }
 
@@ -109,7 +109,7 @@ Dataset readCsvList(const fs::path& file, AudioCheck audio) {
     collector.finish();
     ds.folds.assign(folds.begin(), folds.end());
     if (ds.clips.empty())
-        throw Error({file.string(), "", "", 0, 0}, "the list names no clips");
+        throw fileError(file, "the list names no clips");
     return ds;
 }
 

@@ -57,7 +57,7 @@ MetadataRow splitLine(const fs::path& file, const std::string& line, int number,
 MetadataTable MetadataTable::read(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);
     if (!in)
-        throw Error({file.string(), "", "", 0, 0}, "cannot read the metadata file");
+        throw fileError(file, "cannot read the metadata file");
     MetadataTable table;
     table.file_ = file;
     std::string line;
@@ -85,7 +85,7 @@ MetadataTable MetadataTable::read(const fs::path& file) {
         table.rows_.push_back(splitLine(file, line, number, table.separator_));
     }
     if (!have_header)
-        throw Error({file.string(), "", "", 0, 0}, "the metadata file is empty (expected a header row)");
+        throw fileError(file, "the metadata file is empty (expected a header row)");
     return table;
 }
 

@@ -121,9 +121,10 @@ Dataset readEvaluationSet(Dataset ds, AudioCheck audio) {
     if (!fs::is_regular_file(list))
         list = ds.root / "evaluation_setup" / "test.csv";
     if (!fs::is_regular_file(list))
-        throw Error({ds.root.string(), "", "", 0, 0},
-                    "not a TAU folder: expected meta.csv (development) or evaluation_setup/fold1_test.csv or "
-                    "evaluation_setup/test.csv (evaluation)");
+        throw fileError(
+            ds.root,
+            "not a TAU folder: expected meta.csv (development) or evaluation_setup/fold1_test.csv or "
+            "evaluation_setup/test.csv (evaluation)");
     ds.metadata = list;
     ds.labelled = false;
     MetadataTable table = MetadataTable::read(list);
@@ -182,7 +183,7 @@ Dataset readTau(const fs::path& root, DatasetFormat format, AudioCheck audio) {
     }
     collector.finish();
     if (ds.clips.empty())
-        throw Error({ds.metadata.string(), "", "", 0, 0}, "the file lists no clips");
+        throw fileError(ds.metadata, "the file lists no clips");
     readSetup(ds, by_file);
     return ds;
 }

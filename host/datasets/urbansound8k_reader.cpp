@@ -53,7 +53,7 @@ Dataset readUrbanSound8K(const fs::path& root, AudioCheck audio) {
     collector.finish();
     ds.folds.assign(folds.begin(), folds.end());
     if (ds.clips.empty())
-        throw Error({ds.metadata.string(), "", "", 0, 0}, "the file lists no clips");
+        throw fileError(ds.metadata, "the file lists no clips");
     return ds;
 }
 

@@ -1,13 +1,13 @@
 #include "host/metrics/plots.h"
 
 #include "graph/error.h"
+#include "io/atomic_file.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,18 +65,12 @@ fs::path writeAndRun(const fs::path& dir, const std::string& name, PlotFormat fo
                      const std::string& body) {
     std::string image = name + "." + extension(format);
     std::string script = name + ".gp";
-    {
-        std::ofstream out(dir / script);
-        out << "# Written by avgraph; run `gnuplot " << script << "` in this folder to redraw " << image
-            << ".\n"
-            << body;
-        if (!out)
-            throw Error({(dir / script).string(), "", "", 0, 0}, "cannot write the gnuplot script");
-    }
+    host::writeFileAtomically(dir / script, "# Written by avgraph; run `gnuplot " + script +
+                                                "` in this folder to redraw " + image + ".\n" + body);
     fs::remove(dir / image);
     runGnuplot(dir, script);
     if (!fs::exists(dir / image) || fs::file_size(dir / image) == 0)
-        throw Error({(dir / script).string(), "", "", 0, 0}, "gnuplot wrote no " + image);
+        throw fileError(dir / script, "gnuplot wrote no " + image);
     return dir / image;
 }
 
@@ -247,7 +241,7 @@ fs::path plotLogSeries(const fs::path& dir, const std::string& stem, const std::
             rows.push_back(r.json);
     });
     if (rows.empty())
-        throw Error({log.string(), "", "", 0, 0}, "the training log has no epoch to plot");
+        throw fileError(log, "the training log has no epoch to plot");
     std::vector<std::string> keys;
     for (const auto& p : panels)
         keys.insert(keys.end(), p.keys.begin(), p.keys.end());

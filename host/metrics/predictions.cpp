@@ -2,6 +2,7 @@
 #include "io/message_text.h"
 
 #include "graph/error.h"
+#include "io/atomic_file.h"
 
 #include <cmath>
 #include <cstdio>
@@ -117,7 +118,7 @@ void Predictions::validate(const std::string& source) const {
 Predictions readPredictionsCsv(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
-        throw Error({path.string(), "", "", 0, 0}, "cannot open the prediction CSV");
+        throw fileError(path, "cannot open the prediction CSV");
     // Locations are line:column, the column being the 1-based character where the field starts.
     auto fail = [&](int line, const std::string& message, int column = 1) {
         throw Error({path.string(), "", "", line, column}, message);
@@ -259,18 +260,9 @@ std::string predictionsCsvText(const Predictions& p) {
 void writePredictionsCsv(const fs::path& path, const Predictions& p) {
     for (const auto& name : p.classes)
         if (isReserved(name) || name.find_first_of("\t\n\r") != std::string::npos)
-            throw Error({path.string(), "", "", 0, 0},
-                        "class name '" + name +
-                            "' cannot be a prediction CSV column (reserved or has a tab)");
-    fs::path tmp = path;
-    tmp += ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary);
-        out << predictionsCsvText(p);
-        if (!out)
-            throw Error({path.string(), "", "", 0, 0}, "cannot write the prediction CSV");
-    }
-    fs::rename(tmp, path);
+            throw fileError(path, "class name '" + name +
+                                      "' cannot be a prediction CSV column (reserved or has a tab)");
+    host::writeFileAtomically(path, predictionsCsvText(p));
 }
 
 std::set<std::string> splitList(const std::string& list) {

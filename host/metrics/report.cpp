@@ -1,11 +1,11 @@
 #include "host/metrics/report.h"
 
 #include "graph/error.h"
+#include "io/atomic_file.h"
+#include "io/output_folder.h"
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <set>
 #include <sstream>
 
 namespace avgraph::metrics {
@@ -13,42 +13,6 @@ namespace avgraph::metrics {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr const char* kManifest = ".avgraph-outputs"; // shared with host::OutputFolder
-
-std::set<std::string> readManifest(const fs::path& dir) {
-    std::set<std::string> ours;
-    std::ifstream in(dir / kManifest);
-    std::string line;
-    while (std::getline(in, line))
-        if (!line.empty())
-            ours.insert(line);
-    return ours;
-}
-
-void saveManifest(const fs::path& dir, const std::vector<std::string>& added) {
-    std::set<std::string> ours = readManifest(dir); // re-read: another writer may have added files
-    ours.insert(added.begin(), added.end());
-    fs::path tmp = dir / (std::string(kManifest) + ".tmp");
-    {
-        std::ofstream out(tmp);
-        for (const auto& k : ours)
-            out << k << "\n";
-    }
-    fs::rename(tmp, dir / kManifest);
-}
-
-void writeText(const fs::path& path, const std::string& text) {
-    fs::path tmp = path;
-    tmp += ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary);
-        out << text;
-        if (!out)
-            throw Error({path.string(), "", "", 0, 0}, "cannot write the file");
-    }
-    fs::rename(tmp, path);
-}
 
 std::string fixed(double v, int digits = 4) {
     if (!std::isfinite(v))
@@ -181,12 +145,7 @@ ReportResult writeReport(const fs::path& out_dir, const Predictions& predictions
                     "the plots need gnuplot, which is not installed (Debian: apt-get install gnuplot-nox, "
                     "or scripts/setup); --no-plots writes the report without them");
 
-    if (fs::exists(out_dir) && !fs::is_directory(out_dir))
-        throw Error({out_dir.string(), "", "", 0, 0}, "the output path is a file, expected a folder");
-    std::error_code ec;
-    fs::create_directories(options.plots ? out_dir / "plots" : out_dir, ec);
-    if (ec)
-        throw Error({out_dir.string(), "", "", 0, 0}, "cannot create the output folder: " + ec.message());
+    host::OutputFolder folder(out_dir, "--out");
 
     std::string ext = extension(options.plot_format);
     std::vector<std::string> names = {"metrics.json", "report.md"};
@@ -202,13 +161,9 @@ ReportResult writeReport(const fs::path& out_dir, const Predictions& predictions
             names.push_back("plots/learning_curves.gp");
         }
     }
-    std::set<std::string> ours = readManifest(out_dir);
     for (const auto& name : names)
-        if (fs::exists(out_dir / name) && !ours.count(name))
-            throw Error(
-                {(out_dir / name).string(), "", "", 0, 0},
-                "exists and was not written by avgraph; choose another --out folder or move the file");
-    saveManifest(out_dir, names); // before writing: a half-written folder can still be replaced
+        folder.prepare(name);
+    folder.record(names); // before writing: a half-written folder can still be replaced
 
     std::string confusion, accuracy, learning;
     if (options.plots) {
@@ -224,14 +179,14 @@ ReportResult writeReport(const fs::path& out_dir, const Predictions& predictions
     }
     nlohmann::json j = toJson(result.metrics);
     j["source"] = options.source;
-    writeText(out_dir / "metrics.json", j.dump(2) + "\n");
+    host::writeFileAtomically(out_dir / "metrics.json", j.dump(2) + "\n");
     result.files.push_back(out_dir / "metrics.json");
     if (options.write_predictions) {
         writePredictionsCsv(out_dir / "predictions.csv", predictions);
         result.files.push_back(out_dir / "predictions.csv");
     }
-    writeText(out_dir / "report.md",
-              reportMarkdown(result.metrics, options, confusion, accuracy, learning, epochs.size()));
+    host::writeFileAtomically(out_dir / "report.md", reportMarkdown(result.metrics, options, confusion,
+                                                                    accuracy, learning, epochs.size()));
     result.files.push_back(out_dir / "report.md");
     return result;
 }

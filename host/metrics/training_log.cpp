@@ -13,7 +13,7 @@ void forEachLogRecord(const fs::path& path, MalformedLines malformed,
                       const std::function<void(const LogRecord&)>& visit) {
     std::ifstream in(path);
     if (!in)
-        throw Error({path.string(), "", "", 0, 0}, "cannot open the training log");
+        throw fileError(path, "cannot open the training log");
     std::string text;
     int line = 0;
     while (std::getline(in, text)) {
@@ -111,7 +111,7 @@ std::vector<EpochRecord> readTrainingLog(const fs::path& path) {
         records.push_back(epochRecord(path, record, records.empty() ? nullptr : &records.back()));
     });
     if (records.empty())
-        throw Error({path.string(), "", "", 0, 0}, "the training log has no epochs");
+        throw fileError(path, "the training log has no epochs");
     return records;
 }
 

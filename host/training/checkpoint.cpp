@@ -1,6 +1,7 @@
 #include "host/training/checkpoint.h"
 
 #include "graph/error.h"
+#include "io/atomic_file.h"
 
 #include <torch/serialize/input-archive.h>
 
@@ -29,26 +30,6 @@ c10::IValue counter(torch::serialize::InputArchive& archive, const std::string& 
 
 } // namespace
 
-void writeAtomically(const fs::path& file, const std::function<void(std::ostream&)>& write) {
-    fs::path partial = file;
-    partial += ".partial-" + std::to_string(::getpid());
-    const Location where{file.string(), "", "", 0, 0};
-    try {
-        std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-        if (!out)
-            throw Error(where, "cannot create " + partial.string() + ": " + std::strerror(errno));
-        write(out);
-        out.close();
-        if (!out)
-            throw Error(where, "cannot write " + partial.filename().string() + ": " + std::strerror(errno));
-        fs::rename(partial, file);
-    } catch (...) {
-        std::error_code ignored;
-        fs::remove(partial, ignored);
-        throw;
-    }
-}
-
 void atomicSave(torch::serialize::OutputArchive& archive, const fs::path& file) {
     writeAtomically(file, [&](std::ostream& out) {
         // LibTorch's writer is given a function that never reports a failure: a failing stream would
@@ -58,10 +39,6 @@ void atomicSave(torch::serialize::OutputArchive& archive, const fs::path& file) 
             return size;
         });
     });
-}
-
-void atomicWriteText(const fs::path& file, const std::string& text) {
-    writeAtomically(file, [&](std::ostream& out) { out << text; });
 }
 
 void Checkpoint::addModule(std::string id, torch::nn::Module& module) {

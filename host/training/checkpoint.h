@@ -32,19 +32,8 @@
 
 namespace avgraph::host::training {
 
-/**
- * Writes a file through `write` (given a binary stream) to `file` + ".partial-<pid>" in the same folder,
- * then renames it over `file`. On any failure the partial file is removed, `file` is left as it was,
- * and the error is thrown (a failed write: an avgraph::Error naming the file). The process id keeps the
- * data-parallel ranks that write the same feature files apart.
- */
-void writeAtomically(const std::filesystem::path& file, const std::function<void(std::ostream&)>& write);
-
-/** writeAtomically for a LibTorch archive. */
+/** Saves a LibTorch archive whole or not at all (io/atomic_file.h). */
 void atomicSave(torch::serialize::OutputArchive& archive, const std::filesystem::path& file);
-
-/** writeAtomically for text. */
-void atomicWriteText(const std::filesystem::path& file, const std::string& text);
 
 /** A run's counters after an epoch: what a resumed run continues from. */
 struct TrainingState {

@@ -120,10 +120,9 @@ EpochTotals EpochLoop::train(const Dataset& ds, FeatureCache& cache, const std::
             batches_.make(ds, cache, step_clips, epoch, static_cast<int64_t>(s), true, collective_);
         step(batch, ds.classes, (epoch - 1) + static_cast<double>(s) / static_cast<double>(steps), totals);
         if (!std::isfinite(totals.loss_sum))
-            throw Error({run_dir.string(), "", "", 0, 0},
-                        "the training loss became " + std::to_string(totals.loss_sum) + " in epoch " +
-                            std::to_string(epoch) + ", step " + std::to_string(s + 1) +
-                            "; lower /train/optimizer/lr");
+            throw fileError(run_dir, "the training loss became " + std::to_string(totals.loss_sum) +
+                                         " in epoch " + std::to_string(epoch) + ", step " +
+                                         std::to_string(s + 1) + "; lower /train/optimizer/lr");
         bar.update(s + 1, "epoch " + std::to_string(epoch) + "/" + std::to_string(config_.epochs) + " loss " +
                               fixedText(totals.loss(), 3) + " acc " +
                               fixedText(100.0 * totals.accuracy(), 1) + "%");

@@ -14,9 +14,8 @@ void RunFolder::open(bool resume) const {
     const std::string holds = owner_ == Checkpoint::Owner::run
                                   ? "this folder already holds a training run"
                                   : "this stage folder already holds an unfinished run";
-    throw Error({dir_.string(), "", "", 0, 0},
-                holds +
-                    " (checkpoint.pt / log.jsonl); continue it with --resume or train into another folder");
+    throw fileError(
+        dir_, holds + " (checkpoint.pt / log.jsonl); continue it with --resume or train into another folder");
 }
 
 std::optional<TrainingState> RunFolder::start(bool resume, const Checkpoint& checkpoint,

@@ -3,6 +3,7 @@
 
 #include "graph/error.h"
 #include "host/training/checkpoint.h"
+#include "io/atomic_file.h"
 #include "nodes/models/model_weights.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -130,7 +131,7 @@ StageResult finishStage(const StageRun& run, const nlohmann::json& settings, nlo
     summary["settings"] = settings;
     summary["finished"] = true;
     result.summary = summary;
-    atomicWriteText(run.dir / "stage.json", summary.dump(2) + "\n");
+    writeFileAtomically(run.dir / "stage.json", summary.dump(2) + "\n");
     return result;
 }
 

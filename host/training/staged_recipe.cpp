@@ -52,13 +52,13 @@ std::optional<StageResult> finishedStage(const fs::path& dir, const nlohmann::js
         std::ifstream in(file);
         j = nlohmann::json::parse(in);
     } catch (const std::exception& e) {
-        throw Error({file.string(), "", "", 0, 0}, std::string("not a readable stage record: ") + e.what());
+        throw fileError(file, std::string("not a readable stage record: ") + e.what());
     }
     if (!j.value("finished", false))
         return std::nullopt;
     if (j.value("settings", nlohmann::json()) != settings)
-        throw Error(
-            {file.string(), "", "", 0, 0},
+        throw fileError(
+            file,
             "this stage finished with other settings or data (" +
                 j.value("settings", nlohmann::json()).dump() + " vs now " + settings.dump() +
                 "); its weights belong to that recipe: train into another folder (--out or --stage-dir)");

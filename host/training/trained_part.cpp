@@ -66,25 +66,9 @@ std::vector<std::string> chosenTrainable(const Graph& graph, const TrainConfig& 
     return ordered;
 }
 
-/** needed[v]: whether vertex `to` depends on v (itself included). */
-std::vector<char> ancestors(const Graph& graph, size_t to) {
-    std::vector<char> needed(graph.size(), 0);
-    std::vector<size_t> stack{to};
-    while (!stack.empty()) {
-        size_t v = stack.back();
-        stack.pop_back();
-        if (needed[v])
-            continue;
-        needed[v] = 1;
-        for (const auto& c : graph.incoming(v))
-            stack.push_back(c.from);
-    }
-    return needed;
-}
-
 /** in[v]: whether v runs every step: a trainable node (or, with `images`, an image encoder) the logits
  *  need, or a node the logits need downstream of one. */
-std::vector<char> trainedVertices(const Graph& graph, const std::vector<char>& needed,
+std::vector<char> trainedVertices(const Graph& graph, const std::vector<bool>& needed,
                                   const std::vector<std::string>& trainable, bool images) {
     std::vector<char> in(graph.size(), 0);
     for (size_t v : graph.topologicalOrder()) {
@@ -121,7 +105,7 @@ TrainedPart::TrainedPart(Graph& graph, Executor& executor, const TrainConfig& co
     } catch (const std::out_of_range&) {
         throw Error(preset.locate("/train/logits"), "\"" + logits_ + "\" is not a node of this preset");
     }
-    const auto needed = ancestors(graph_, graph_.find(logits_));
+    const auto needed = graph_.ancestors({graph_.find(logits_)});
     for (const auto& id : trainable_)
         if (!needed[graph_.find(id)])
             throw Error(preset.locate(config.trainable.empty() ? "/train" : "/train/trainable"),

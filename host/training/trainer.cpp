@@ -59,11 +59,10 @@ void Trainer::saveWeights(const fs::path& dir, const std::string& stem) const {
 
 void Trainer::checkSplit(const Dataset& ds, const Split& split) const {
     if (split.train.empty())
-        throw Error({ds.root.string(), "", "", 0, 0}, "the training split is empty");
+        throw fileError(ds.root, "the training split is empty");
     if (split.train.size() < minBatch())
-        throw Error({ds.root.string(), "", "", 0, 0},
-                    "training needs at least " + std::to_string(minBatch()) + " clips; the split has " +
-                        std::to_string(split.train.size()));
+        throw fileError(ds.root, "training needs at least " + std::to_string(minBatch()) +
+                                     " clips; the split has " + std::to_string(split.train.size()));
 }
 
 nlohmann::json Trainer::resumeSettings(const Dataset& ds, const Split& split,

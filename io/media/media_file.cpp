@@ -1,5 +1,7 @@
 #include "io/media/media_file.h"
 
+#include "graph/error.h"
+#include "io/atomic_file.h"
 #include "io/media/ffmpeg_support.h"
 
 extern "C" {
@@ -30,10 +32,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-[[noreturn]] void fail(const fs::path& file, const std::string& what) {
-    throw std::runtime_error(file.string() + ": " + what);
-}
-
 /** "(FFmpeg: Invalid data found when processing input)": what FFmpeg said, for a message. */
 std::string said(int code) { return "(FFmpeg: " + ffmpegReason(code) + ")"; }
 
@@ -53,17 +51,17 @@ InputPtr openInput(const fs::path& file, const char* expected) {
     std::error_code ec;
     auto status = fs::status(file, ec);
     if (!fs::exists(status))
-        fail(file, std::string("no such file; expected ") + expected);
+        throw fileError(file, std::string("no such file; expected ") + expected);
     if (fs::is_directory(status))
-        fail(file, std::string("is a folder; expected ") + expected);
+        throw fileError(file, std::string("is a folder; expected ") + expected);
     AVFormatContext* raw = nullptr;
     int err = avformat_open_input(&raw, file.c_str(), nullptr, nullptr);
     if (err < 0)
-        fail(file, "cannot open " + said(err) + "; expected " + expected);
+        throw fileError(file, "cannot open " + said(err) + "; expected " + expected);
     InputPtr input(raw);
     err = avformat_find_stream_info(input.get(), nullptr);
     if (err < 0)
-        fail(file, "cannot read the stream information " + said(err) + "; expected " + expected);
+        throw fileError(file, "cannot read the stream information " + said(err) + "; expected " + expected);
     return input;
 }
 
@@ -75,10 +73,11 @@ MediaDecoder openDecoder(const fs::path& file, AVMediaType type, const char* exp
     int index = av_find_best_stream(d.input.get(), type, -1, -1, &codec, 0);
     const char* what = type == AVMEDIA_TYPE_AUDIO ? "audio" : "video or picture";
     if (index == AVERROR_STREAM_NOT_FOUND)
-        fail(file, std::string("has no ") + what + " stream; expected " + expected);
+        throw fileError(file, std::string("has no ") + what + " stream; expected " + expected);
     if (index < 0 || !codec)
-        fail(file, std::string("has no ") + what + " stream FFmpeg can decode " +
-                       said(index < 0 ? index : AVERROR_DECODER_NOT_FOUND) + "; expected " + expected);
+        throw fileError(file, std::string("has no ") + what + " stream FFmpeg can decode " +
+                                  said(index < 0 ? index : AVERROR_DECODER_NOT_FOUND) + "; expected " +
+                                  expected);
     d.stream = d.input->streams[index];
     d.codec.reset(avcodec_alloc_context3(codec));
     if (!d.codec)
@@ -89,14 +88,14 @@ MediaDecoder openDecoder(const fs::path& file, AVMediaType type, const char* exp
         err = avcodec_open2(d.codec.get(), codec, nullptr);
     }
     if (err < 0)
-        fail(file, std::string("cannot open the ") + codec->name + " decoder " + said(err));
+        throw fileError(file, std::string("cannot open the ") + codec->name + " decoder " + said(err));
     return d;
 }
 
 /** A decoding error as readMediaAudio words it: the problem, FFmpeg's reason, then the advice. */
-[[noreturn]] void fail(const fs::path& file, const DecodingError& e) {
-    fail(file, e.problem + (e.ffmpeg_code ? " " + said(e.ffmpeg_code) : "") +
-                   (e.advice.empty() ? "" : "; " + e.advice));
+[[noreturn]] void failDecoding(const fs::path& file, const DecodingError& e) {
+    throw fileError(file, e.problem + (e.ffmpeg_code ? " " + said(e.ffmpeg_code) : "") +
+                              (e.advice.empty() ? "" : "; " + e.advice));
 }
 
 /**
@@ -110,7 +109,7 @@ void decodeFrames(MediaDecoder& d, const std::function<bool(AVFrame*)>& take) {
             if (!take(frame))
                 return;
     } catch (const DecodingError& e) {
-        fail(d.file, e);
+        failDecoding(d.file, e);
     }
 }
 
@@ -150,9 +149,9 @@ public:
                                         AV_PIX_FMT_RGB24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
                                         nullptr, nullptr, nullptr));
         if (!sws_)
-            fail(file_, std::string("libswscale cannot convert ") + nameOf(format) + " " +
-                            std::to_string(frame->width) + "x" + std::to_string(frame->height) + " to RGB " +
-                            std::to_string(w) + "x" + std::to_string(h));
+            throw fileError(file_, std::string("libswscale cannot convert ") + nameOf(format) + " " +
+                                       std::to_string(frame->width) + "x" + std::to_string(frame->height) +
+                                       " to RGB " + std::to_string(w) + "x" + std::to_string(h));
         if (isYuv(format)) {
             // The frame's own matrix (BT.709 for HD video, BT.601 for JPEG) and range, to full-range RGB.
             const int space = frame->colorspace == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT : frame->colorspace;
@@ -322,13 +321,13 @@ torch::Tensor readImage(const fs::path& file) {
         return false;
     });
     if (!image.defined())
-        fail(file, "contains no picture; expected " + std::string(kImageExpected));
+        throw fileError(file, "contains no picture; expected " + std::string(kImageExpected));
     return image;
 }
 
 void writePng(const fs::path& file, const torch::Tensor& rgb) {
     if (rgb.dim() != 3 || rgb.size(0) != 3 || rgb.size(1) < 1 || rgb.size(2) < 1)
-        fail(
+        throw fileError(
             file, "writePng: expected an RGB image shaped [3, H, W], got " + [&] {
                 std::string s = "[";
                 for (int64_t i = 0; i < rgb.dim(); ++i)
@@ -346,7 +345,7 @@ void writePng(const fs::path& file, const torch::Tensor& rgb) {
     quietFfmpegLog();
     const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
     if (!codec)
-        fail(file, "this FFmpeg has no PNG encoder");
+        throw fileError(file, "this FFmpeg has no PNG encoder");
     CodecPtr enc(avcodec_alloc_context3(codec));
     if (!enc)
         throw std::bad_alloc();
@@ -356,14 +355,14 @@ void writePng(const fs::path& file, const torch::Tensor& rgb) {
     enc->time_base = AVRational{1, 1};
     int err = avcodec_open2(enc.get(), codec, nullptr);
     if (err < 0)
-        fail(file, "cannot open the PNG encoder " + said(err));
+        throw fileError(file, "cannot open the PNG encoder " + said(err));
     FramePtr frame = newFrame();
     frame->format = AV_PIX_FMT_RGB24;
     frame->width = w;
     frame->height = h;
     err = av_frame_get_buffer(frame.get(), 0);
     if (err < 0)
-        fail(file, "cannot allocate a frame " + said(err));
+        throw fileError(file, "cannot allocate a frame " + said(err));
     const uint8_t* src = pixels.data_ptr<uint8_t>();
     for (int y = 0; y < h; ++y)
         std::copy_n(src + size_t(y) * size_t(w) * 3, size_t(w) * 3,
@@ -378,27 +377,11 @@ void writePng(const fs::path& file, const torch::Tensor& rgb) {
     if (err >= 0)
         err = avcodec_receive_packet(enc.get(), packet.get()); // one picture: one packet, the whole PNG
     if (err < 0)
-        fail(file, "the PNG encoder failed " + said(err));
+        throw fileError(file, "the PNG encoder failed " + said(err));
 
-    fs::path tmp = file;
-    tmp += ".tmp-" + std::to_string(::getpid());
-    {
-        std::ofstream out(tmp, std::ios::binary);
+    writeAtomically(file, [&](std::ostream& out) {
         out.write(reinterpret_cast<const char*>(packet->data), packet->size);
-        out.close();
-        if (!out) {
-            std::error_code ignored;
-            fs::remove(tmp, ignored);
-            fail(file, "cannot write " + tmp.string());
-        }
-    }
-    std::error_code ec;
-    fs::rename(tmp, file, ec);
-    if (ec) {
-        std::error_code ignored;
-        fs::remove(tmp, ignored);
-        fail(file, "cannot write: " + ec.message());
-    }
+    });
 }
 
 double videoDuration(const fs::path& file) {
@@ -418,13 +401,14 @@ VideoFrames readVideoFrames(const fs::path& file, double fps, int64_t width, int
     VideoFrames result;
     result.duration = streamDuration(d);
     if (!(result.duration > 0))
-        fail(file, "declares no duration; expected a video of known length");
+        throw fileError(file, "declares no duration; expected a video of known length");
     for (int64_t k = 0; (double(k) + 0.5) / fps < result.duration; ++k)
         result.times.push_back((double(k) + 0.5) / fps);
     const size_t count = result.times.size();
     if (count == 0)
-        fail(file, "lasts " + std::to_string(result.duration) + " s, less than half a frame interval at " +
-                       std::to_string(fps) + " frames/s; no frame to sample");
+        throw fileError(file, "lasts " + std::to_string(result.duration) +
+                                  " s, less than half a frame interval at " + std::to_string(fps) +
+                                  " frames/s; no frame to sample");
 
     const AVRational base = d.stream->time_base;
     const double start = d.stream->start_time != AV_NOPTS_VALUE ? seconds(d.stream->start_time, base) : 0.0;
@@ -462,7 +446,7 @@ VideoFrames readVideoFrames(const fs::path& file, double fps, int64_t width, int
         return true;
     });
     if (!have_previous && frames.empty())
-        fail(file, "contains no decodable video frame");
+        throw fileError(file, "contains no decodable video frame");
     while (frames.size() < count)
         emit(previous.get());
     result.frames = torch::stack(frames);
@@ -479,11 +463,11 @@ MediaAudio readMediaAudio(const fs::path& file) {
     try {
         audio.flush();
     } catch (const DecodingError& e) {
-        fail(file, e);
+        failDecoding(file, e);
     }
     const auto& channels = audio.channels();
     if (channels.empty() || channels[0].empty() || audio.rate() <= 0)
-        fail(file, "its audio stream yields no samples; expected at least one");
+        throw fileError(file, "its audio stream yields no samples; expected at least one");
 
     const int64_t samples = int64_t(channels[0].size());
     MediaAudio result;

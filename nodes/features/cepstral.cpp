@@ -1,5 +1,7 @@
 #include "nodes/features/cepstral.h"
 
+#include "nodes/features/spectral.h"
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -10,8 +12,6 @@
 namespace avgraph::nodes {
 
 namespace {
-
-constexpr double kPi = 3.141592653589793; // numpy's np.pi
 
 /** `frame` [..., 1] repeated `count` times along the last dimension. */
 torch::Tensor repeatFrame(const torch::Tensor& frame, int64_t count) {

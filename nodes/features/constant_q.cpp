@@ -16,8 +16,6 @@ namespace avgraph::nodes {
 
 namespace {
 
-constexpr double kPi = 3.141592653589793; // numpy's np.pi
-
 std::string text(double v) {
     std::ostringstream out;
     out << v;

@@ -16,7 +16,6 @@ namespace avgraph::nodes {
 
 namespace {
 
-constexpr double kPi = 3.141592653589793; // numpy's np.pi
 // Glasberg and Moore's parameters, as the package (order 1).
 constexpr double kEarQ = 9.26449;
 constexpr double kMinBw = 24.7;

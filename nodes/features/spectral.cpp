@@ -15,8 +15,6 @@ namespace avgraph::nodes {
 
 namespace {
 
-constexpr double kPi = 3.141592653589793; // numpy's np.pi
-
 std::vector<int64_t> leadingSizes(const torch::Tensor& t) {
     auto sizes = t.sizes().vec();
     sizes.pop_back();

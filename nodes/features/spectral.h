@@ -31,6 +31,9 @@
 
 namespace avgraph::nodes {
 
+/** numpy's np.pi, as the reference implementations compute with it. */
+constexpr double kPi = 3.141592653589793;
+
 /**
  * A filterbank over FFT bins (mel triangles, gammatone weights) in both the forms the two paths use:
  * the dense [rows, bins] float32 matrix for LibTorch's matmul, and its bands for the CPU fast path.

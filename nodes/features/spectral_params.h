@@ -123,13 +123,6 @@ inline DbSettings dbSettings(const Params& p) {
     return s;
 }
 
-/** An error at one parameter of the node being built, for NodeSpec::check hooks. */
-inline Error paramError(const NodeContext& ctx, const std::string& param, const std::string& message) {
-    Location at = ctx.where;
-    at.pointer += "/params/" + param;
-    return Error(at, "(" + ctx.spec->type + ") parameter '" + param + "': " + message);
-}
-
 /** win_length <= n_fft. */
 inline void checkStftParams(const NodeContext& ctx) {
     const auto& p = ctx.params;

@@ -7,12 +7,6 @@ namespace avgraph::nodes {
 
 std::string firstLine(const std::string& message) { return message.substr(0, message.find('\n')); }
 
-Error paramError(const NodeContext& ctx, const std::string& param, const std::string& message) {
-    Location at = ctx.where;
-    at.pointer += "/params/" + param;
-    return Error(at, "(" + ctx.spec->type + ") parameter '" + param + "': " + message);
-}
-
 torch::jit::Module loadTorchScript(const NodeContext& ctx, const std::string& param,
                                    const std::string& how_to_export) {
     const auto file = ctx.params.path(param);

@@ -15,9 +15,6 @@ namespace avgraph::nodes {
 /** The first line of a LibTorch message (the rest is its backtrace). */
 std::string firstLine(const std::string& message);
 
-/** An Error located at /nodes/<id>/params/<param>. */
-Error paramError(const NodeContext& ctx, const std::string& param, const std::string& message);
-
 /**
  * The TorchScript module a node's `param` names, loaded on the CPU, with a forward method; otherwise a
  * paramError naming the file, `how_to_export` (how a user writes one) and LibTorch's reason.

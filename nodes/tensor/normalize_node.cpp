@@ -13,12 +13,6 @@ namespace avgraph::nodes {
 
 namespace {
 
-Error paramError(const NodeContext& ctx, const std::string& param, const std::string& message) {
-    Location at = ctx.where;
-    at.pointer += "/params/" + param;
-    return Error(at, "(" + ctx.spec->type + ") parameter '" + param + "': " + message);
-}
-
 enum class NormalizeMode { Instance, Stats, MinMax };
 
 NormalizeMode modeOf(const std::string& name) {

@@ -18,8 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path presets() { return test::sourceDir() / "tests/data/presets"; }
-
 // Two of these in independent branches meet only if the executor runs them at the same time:
 // each waits (up to a timeout) for the other to arrive.
 struct Rendezvous {
@@ -112,7 +110,7 @@ Value realClip() {
 TEST_CASE("concurrent branches give exactly the serial result on a real clip", "[graph][executor]") {
     host::configureThreads(0); // sizes the inter-op pool (at least two threads) before its first use
     auto registry = registryWithTestNodes();
-    Graph g = Graph::build(Preset::load(presets() / "base.json"), *registry);
+    Graph g = Graph::build(Preset::load(test::testPresetDir() / "base.json"), *registry);
     Executor ex(g, Plan::make(g, "cpu"));
     Value clip = realClip();
     Value batch = clip.withTensor(torch::cat({clip.tensor, clip.tensor.flip(-1)}, 0)); // two clips
@@ -248,7 +246,7 @@ TEST_CASE("streaming through a loaded node library equals offline after its late
 
 TEST_CASE("a graph with offline-only nodes refuses to stream and names them", "[graph][executor][stream]") {
     auto registry = registryWithTestNodes();
-    Graph g = Graph::build(Preset::load(presets() / "base.json"), *registry);
+    Graph g = Graph::build(Preset::load(test::testPresetDir() / "base.json"), *registry);
     Executor ex(g, Plan::make(g, "cpu"));
     // top_db is relative to the whole clip's maximum, so these dB nodes cannot stream.
     CHECK_THROWS_WITH(ex.prepareStream({16000.0, 1, 4096}),
@@ -256,8 +254,8 @@ TEST_CASE("a graph with offline-only nodes refuses to stream and names them", "[
                           Catch::Contains("feat (features.logmel)") &&
                           Catch::Contains("db (features.power_to_db)") && Catch::Contains("top_db"));
     // With top_db null the same graph streams.
-    Graph g2 = Graph::build(Preset::load(presets() / "base.json", {"feat.top_db=null", "db.top_db=null"}),
-                            *registry);
+    Graph g2 = Graph::build(
+        Preset::load(test::testPresetDir() / "base.json", {"feat.top_db=null", "db.top_db=null"}), *registry);
     Executor ex2(g2, Plan::make(g2, "cpu"));
     ex2.prepareStream({16000.0, 1, 4096});
     CHECK(ex2.latencySamples() > 0);
@@ -266,8 +264,8 @@ TEST_CASE("a graph with offline-only nodes refuses to stream and names them", "[
 TEST_CASE("a feature graph streamed in random blocks equals offline after its latency",
           "[graph][executor][stream]") {
     auto registry = registryWithTestNodes();
-    Graph g = Graph::build(Preset::load(presets() / "base.json", {"feat.top_db=null", "db.top_db=null"}),
-                           *registry);
+    Graph g = Graph::build(
+        Preset::load(test::testPresetDir() / "base.json", {"feat.top_db=null", "db.top_db=null"}), *registry);
     Executor ex(g, Plan::make(g, "cpu"));
     Value clip = realClip();
     auto offline = ex.run({{"audio", clip}});

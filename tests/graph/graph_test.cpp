@@ -2,6 +2,7 @@
 #include "graph/plan.h"
 #include "nodes/builtin_nodes.h"
 
+#include "tests/graph/graph_test_support.h"
 #include "tests/test_support.h"
 
 #include <catch2/catch.hpp>
@@ -11,19 +12,9 @@
 using namespace avgraph;
 namespace fs = std::filesystem;
 
-namespace {
-fs::path presets() { return test::sourceDir() / "tests/data/presets"; }
-
-std::unique_ptr<Registry> builtins() {
-    auto r = std::make_unique<Registry>();
-    nodes::registerBuiltinNodes(*r);
-    return r;
-}
-} // namespace
-
 TEST_CASE("a valid preset builds into a DAG with resolved kinds", "[graph]") {
-    auto registry = builtins();
-    Graph g = Graph::build(Preset::load(presets() / "base.json"), *registry);
+    auto registry = test::builtinRegistry();
+    Graph g = Graph::build(Preset::load(test::testPresetDir() / "base.json"), *registry);
     CHECK(g.size() == 5); // audio + 4 nodes
     auto order = g.topologicalOrder();
     auto pos = [&](const std::string& id) {
@@ -45,12 +36,13 @@ TEST_CASE("a valid preset builds into a DAG with resolved kinds", "[graph]") {
 }
 
 TEST_CASE("nodes that feed no output are not planned", "[graph]") {
-    auto registry = builtins();
-    Graph g = Graph::build(Preset::load(presets() / "base.json", {}), *registry);
+    auto registry = test::builtinRegistry();
+    Graph g = Graph::build(Preset::load(test::testPresetDir() / "base.json", {}), *registry);
     auto needed = g.neededForOutputs();
     CHECK(std::all_of(needed.begin(), needed.end(), [](bool b) { return b; }));
-    Preset only_logmel = Preset::parse(
-        R"({"avgraph": 1, "extends": "base.json", "outputs": {"chain": null}})", presets() / "inline.json");
+    Preset only_logmel =
+        Preset::parse(R"({"avgraph": 1, "extends": "base.json", "outputs": {"chain": null}})",
+                      test::testPresetDir() / "inline.json");
     Graph g2 = Graph::build(only_logmel, *registry);
     Plan plan = Plan::make(g2, "cpu");
     CHECK(plan.steps().size() == 2); // audio, feat
@@ -60,10 +52,10 @@ TEST_CASE("nodes that feed no output are not planned", "[graph]") {
 TEST_CASE("asking for CUDA without it is a located error", "[graph][device]") {
     if (torch::cuda::is_available())
         return; // the check below is about a CPU-only LibTorch
-    auto registry = builtins();
+    auto registry = test::builtinRegistry();
     Preset p = Preset::parse(R"({"avgraph": 1, "extends": "base.json",
                                   "nodes": {"mel": {"device": "cuda"}}})",
-                             presets() / "inline.json");
+                             test::testPresetDir() / "inline.json");
     Graph g = Graph::build(p, *registry);
     try {
         Plan::make(g);
@@ -76,15 +68,16 @@ TEST_CASE("asking for CUDA without it is a located error", "[graph][device]") {
 
 TEST_CASE("every broken preset is rejected with file, pointer, node and what was expected",
           "[graph][validation]") {
-    auto expected = nlohmann::json::parse(std::ifstream(presets() / "broken/expected_errors.json"));
+    auto expected =
+        nlohmann::json::parse(std::ifstream(test::testPresetDir() / "broken/expected_errors.json"));
     int checked = 0;
     for (const auto& [name, want] : expected.items()) {
         if (name == "//")
             continue;
         DYNAMIC_SECTION(name) {
-            auto registry = builtins();
+            auto registry = test::builtinRegistry();
             try {
-                Graph::build(Preset::load(presets() / "broken" / name), *registry);
+                Graph::build(Preset::load(test::testPresetDir() / "broken" / name), *registry);
                 FAIL("accepted a broken preset");
             } catch (const Error& e) {
                 INFO(e.what());
@@ -101,7 +94,7 @@ TEST_CASE("every broken preset is rejected with file, pointer, node and what was
     }
     // Every broken preset in the folder has an expectation (a new one cannot be silently skipped).
     int files = 0;
-    for (const auto& f : fs::directory_iterator(presets() / "broken"))
+    for (const auto& f : fs::directory_iterator(test::testPresetDir() / "broken"))
         if (f.path().extension() == ".json" && f.path().filename() != "expected_errors.json" &&
             f.path().filename() != "extends_cycle_b.json")
             ++files;
@@ -109,8 +102,8 @@ TEST_CASE("every broken preset is rejected with file, pointer, node and what was
 }
 
 TEST_CASE("the Graphviz output names every node, type and output", "[graph][dot]") {
-    auto registry = builtins();
-    Graph g = Graph::build(Preset::load(presets() / "base.json"), *registry);
+    auto registry = test::builtinRegistry();
+    Graph g = Graph::build(Preset::load(test::testPresetDir() / "base.json"), *registry);
     std::string dot = g.toDot();
     CHECK_THAT(dot, Catch::StartsWith("digraph \"test-base\" {"));
     for (const char* s : {"\"audio\" -> \"feat\"", "\"spec\" -> \"mel\"", "\"mel\" -> \"db\"",
@@ -204,7 +197,7 @@ std::string ratesPreset(const std::string& feat_params, const std::string& mel_p
 } // namespace
 
 TEST_CASE("building a graph prepares its nodes with the rate and hop the graph fixes", "[graph][prepare]") {
-    auto registry = builtins();
+    auto registry = test::builtinRegistry();
     const std::string feat = R"({"n_fft": 1024, "hop_length": 320, "n_mels": 40})";
     const std::string mel = R"({"n_mels": 40})";
     Graph g = Graph::build(Preset::parse(ratesPreset(feat, mel), "rates.json"), *registry);

@@ -10,13 +10,9 @@ using namespace avgraph;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-namespace {
-fs::path presets() { return test::sourceDir() / "tests/data/presets"; }
-} // namespace
-
 TEST_CASE("extends is applied as an RFC 7386 merge patch relative to the preset's folder",
           "[graph][preset]") {
-    Preset p = Preset::load(presets() / "child.json");
+    Preset p = Preset::load(test::testPresetDir() / "child.json");
     const json& d = p.document();
     CHECK(p.name() == "test-child");
     REQUIRE(p.nodes().size() == 1); // mel, db and spec deleted by null
@@ -52,7 +48,7 @@ TEST_CASE("extends follows the RFC 7386 worked example", "[graph][preset]") {
 }
 
 TEST_CASE("--set overrides parameters, reading JSON values and bare words", "[graph][preset]") {
-    Preset p = Preset::load(presets() / "base.json",
+    Preset p = Preset::load(test::testPresetDir() / "base.json",
                             {"feat.n_mels=32", "mel.norm=null", "spec.pad_mode=reflect"}, "--set");
     const json& params = p.document()["nodes"];
     CHECK(params["feat"]["params"]["n_mels"] == 32);
@@ -61,12 +57,12 @@ TEST_CASE("--set overrides parameters, reading JSON values and bare words", "[gr
     CHECK(p.locate("/nodes/feat/params/n_mels").file == "--set feat.n_mels=32");
 
     try {
-        Preset::load(presets() / "base.json", {"nope.n_mels=32"});
+        Preset::load(test::testPresetDir() / "base.json", {"nope.n_mels=32"});
         FAIL("an override of an unknown node was accepted");
     } catch (const Error& e) {
         CHECK_THAT(e.what(), Catch::Contains("has no node 'nope'") && Catch::Contains("feat"));
     }
-    CHECK_THROWS_WITH(Preset::load(presets() / "base.json", {"feat=32"}),
+    CHECK_THROWS_WITH(Preset::load(test::testPresetDir() / "base.json", {"feat=32"}),
                       Catch::Contains("node.param=value"));
 }
 

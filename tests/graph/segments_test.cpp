@@ -5,6 +5,7 @@
 #include "io/runtime.h"
 #include "nodes/builtin_nodes.h"
 
+#include "tests/graph/graph_test_support.h"
 #include "tests/test_support.h"
 
 #include <catch2/catch.hpp>
@@ -15,12 +16,6 @@ using namespace avgraph;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::unique_ptr<Registry> builtins() {
-    auto registry = std::make_unique<Registry>();
-    nodes::registerBuiltinNodes(*registry);
-    return registry;
-}
 
 /** Three real ESC-10 clips end to end at 16 kHz, mono: 15 s of audio [1, 1, samples]. */
 Value joinedClips() {
@@ -63,7 +58,7 @@ SegmentBatch segmentAll(SegmentedStream& segments, const Value& audio, uint32_t 
 TEST_CASE("segments cut at the log-mel: each window is the stream's frames, the cut-out's inside",
           "[graph][segments]") {
     host::configureThreads(0);
-    auto registry = builtins();
+    auto registry = test::builtinRegistry();
     // The CNN9 preset (untrained weights), with its log-mel as a second output to see the windows.
     Preset preset = Preset::load(test::sourceDir() / "presets/models/cnn9-logmel.json");
     auto document = preset.document();
@@ -126,7 +121,7 @@ TEST_CASE("segments cut at the log-mel: each window is the stream's frames, the 
 TEST_CASE("segments cut at the input when nothing streams: each is the cut-out's answer",
           "[graph][segments]") {
     host::configureThreads(0);
-    auto registry = builtins();
+    auto registry = test::builtinRegistry();
     // The full CQT does not stream, so the windows are audio: exactly the cut-out segments.
     Preset p = Preset::parse(R"({"avgraph": 1,
         "nodes": {"cqt": {"type": "features.cqt", "params": {"n_bins": 48, "hop_length": 512}},
@@ -159,7 +154,7 @@ TEST_CASE("segments cut at the input when nothing streams: each is the cut-out's
 }
 
 TEST_CASE("segments: the count in an input, and what is refused", "[graph][segments]") {
-    auto registry = builtins();
+    auto registry = test::builtinRegistry();
     Graph g = Graph::build(Preset::load(test::sourceDir() / "presets/models/cnn9-logmel.json"), *registry);
     Executor ex(g, Plan::make(g, "cpu"));
     SegmentSpec spec;
@@ -195,7 +190,7 @@ TEST_CASE("segments: the count in an input, and what is refused", "[graph][segme
 TEST_CASE("a shared CNN9 trunk: each segment is the head on the whole stream's trunk frames of its stretch",
           "[graph][segments]") {
     host::configureThreads(0);
-    auto registry = builtins();
+    auto registry = test::builtinRegistry();
     // Without top_db, so the stream's log-mel is the offline one (the trunk clips against the running
     // maximum, which the whole-clip offline log-mel cannot reproduce).
     Graph g = Graph::build(

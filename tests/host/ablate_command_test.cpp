@@ -1,7 +1,8 @@
 // avgraph ablate on real ESC-10 clips: two tiny rows over two folds, the tables checked against the
 // folds' own metrics.json, a second run that retrains nothing, an interrupted fold that resumes, a failed
 // row, the errors a user meets; and the IVF Table 1 feature rows (presets/ablation/) validate.
-#include "tests/test_support.h"
+#include "tests/host/host_test_support.h"
+#include "tests/host/training/esc10_lists.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -15,34 +16,10 @@
 using namespace avgraph;
 using test::runAvgraph;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
-std::string q(const fs::path& p) { return test::shellQuote(p.string()); }
 fs::path row(const std::string& name) { return test::sourceDir() / "tests/data/presets/ablation" / name; }
-
-/** A CSV list of the ESC-10 dog barks and rain clips (80 real clips, 5 folds from the file names). */
-fs::path writeTwoClassList(const fs::path& dir) {
-    fs::path list = dir / "dog-rain.csv";
-    std::ofstream out(list);
-    out << "path,label,fold\n";
-    for (const char* cls : {"001 - Dog bark", "002 - Rain"})
-        for (const auto& e : fs::directory_iterator(test::sharedDir() / "data/esc10" / cls))
-            if (e.path().extension() == ".ogg")
-                out << "\"" << e.path().string() << "\"," << (cls[2] == '1' ? "dog" : "rain") << ","
-                    << e.path().filename().string().substr(0, 1) << "\n";
-    return list;
-}
-
-nlohmann::json readJson(const fs::path& file) {
-    std::ifstream in(file);
-    REQUIRE(in);
-    return nlohmann::json::parse(in);
-}
-
-std::string readText(const fs::path& file) {
-    std::ifstream in(file);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
-}
 
 /** Mean and sample standard deviation, computed here rather than taken from the command. */
 std::pair<double, double> meanSd(const std::vector<double>& x) {
@@ -63,7 +40,7 @@ std::string fixed(double x, int digits) {
 }
 
 /** The "seconds" of every epoch of a log.jsonl. */
-double loggedSeconds(const fs::path& log) {
+double epochSecondsIn(const fs::path& log) {
     double s = 0.0;
     std::ifstream in(log);
     std::string line;
@@ -95,7 +72,7 @@ std::vector<std::vector<std::string>> readCsv(const fs::path& file) {
 TEST_CASE("avgraph ablate trains every row on the same folds, tabulates them and resumes",
           "[cli][training]") {
     test::ScratchDir dir;
-    const fs::path list = writeTwoClassList(dir.path());
+    const fs::path list = test::writeTwoClassList(dir.path());
     const fs::path out = dir / "ablation";
     const std::string rows = q(row("1-logmel-tiny.json")) + " " + q(row("2-mfcc-tiny.json"));
     const std::string common = "ablate " + rows + " --data " + q(list) +
@@ -109,13 +86,13 @@ TEST_CASE("avgraph ablate trains every row on the same folds, tabulates them and
                              Catch::Contains("--fold 2 --out " + (out / "mfcc-tiny/fold2").string()));
 
     const std::vector<std::string> names = {"logmel-tiny", "mfcc-tiny"};
-    const auto summary = readJson(out / "ablation.json");
+    const auto summary = test::readJson(out / "ablation.json");
     CHECK(summary["folds"] == nlohmann::json({1, 2}));
     CHECK(summary["cities"] == false); // ESC-10 clips have no city
     REQUIRE(summary["rows"].size() == 2);
     const auto csv = readCsv(out / "ablation.csv");
     REQUIRE(csv.size() == 1 + 2 * (2 + 2)); // header; per row two folds, mean and sd
-    const std::string md = readText(out / "ablation.md");
+    const std::string md = test::readBytes(out / "ablation.md");
     CHECK_THAT(md, !Catch::Contains("seen"));
 
     for (size_t i = 0; i < names.size(); ++i) {
@@ -128,12 +105,12 @@ TEST_CASE("avgraph ablate trains every row on the same folds, tabulates them and
         for (int k = 0; k < 2; ++k) {
             const int fold = k + 1;
             const fs::path fold_dir = out / names[i] / ("fold" + std::to_string(fold));
-            const auto metrics = readJson(fold_dir / "eval/metrics.json");
+            const auto metrics = test::readJson(fold_dir / "eval/metrics.json");
             CHECK(metrics["overall"]["clips"] == 16); // fold K's 8 dog barks and 8 rain clips
             acc.push_back(metrics["overall"]["accuracy"]["overall"]);
             class_acc.push_back(metrics["overall"]["accuracy"]["class_average"]);
             loss.push_back(metrics["overall"]["log_loss"]["overall"]);
-            seconds += loggedSeconds(fold_dir / "log.jsonl");
+            seconds += epochSecondsIn(fold_dir / "log.jsonl");
             const auto& fj = rj["folds"][k];
             CHECK(fj["fold"] == fold);
             CHECK(fj["status"] == "done");
@@ -176,21 +153,21 @@ TEST_CASE("avgraph ablate trains every row on the same folds, tabulates them and
     // A second run retrains nothing: the logs stay as they were, and the tables come out the same.
     const fs::path log = out / "mfcc-tiny/fold1/log.jsonl";
     const auto log_time = fs::last_write_time(log);
-    const std::string log_text = readText(log);
-    const std::string json_text = readText(out / "ablation.json");
+    const std::string log_text = test::readBytes(log);
+    const std::string json_text = test::readBytes(out / "ablation.json");
     auto again = runAvgraph(common);
     INFO(again.output);
     REQUIRE(again.exit_code == 0);
     CHECK_THAT(again.output,
                Catch::Contains("[mfcc-tiny fold 1] done before") && !Catch::Contains("trained 2 epochs"));
     CHECK(fs::last_write_time(log) == log_time);
-    CHECK(readText(log) == log_text);
-    CHECK(readText(out / "ablation.json") == json_text);
+    CHECK(test::readBytes(log) == log_text);
+    CHECK(test::readBytes(out / "ablation.json") == json_text);
 
     // A fold interrupted after its training (no evaluation yet) goes on with --resume from its checkpoint:
     // the same weights, so the same scores.
     const fs::path fold2 = out / "logmel-tiny/fold2";
-    const auto before = readJson(fold2 / "eval/metrics.json");
+    const auto before = test::readJson(fold2 / "eval/metrics.json");
     fs::remove_all(fold2 / "eval");
     REQUIRE(fs::exists(fold2 / "checkpoint.pt"));
     auto resumed = runAvgraph(common);
@@ -199,7 +176,7 @@ TEST_CASE("avgraph ablate trains every row on the same folds, tabulates them and
     CHECK_THAT(resumed.output,
                Catch::Contains("--resume") && Catch::Contains("[logmel-tiny fold 2] resuming"));
     CHECK_THAT(resumed.output, Catch::Contains("[logmel-tiny fold 1] done before"));
-    const auto after = readJson(fold2 / "eval/metrics.json");
+    const auto after = test::readJson(fold2 / "eval/metrics.json");
     CHECK(after["overall"]["accuracy"] == before["overall"]["accuracy"]);
     CHECK(double(after["overall"]["log_loss"]["overall"]) ==
           Approx(double(before["overall"]["log_loss"]["overall"])).epsilon(1e-6));
@@ -216,12 +193,12 @@ TEST_CASE("avgraph ablate trains every row on the same folds, tabulates them and
                                    Catch::Contains("[three-classes-tiny fold 2] failed: exit status 1") &&
                                    Catch::Contains("gives 3 classes") &&
                                    Catch::Contains("2 row/fold runs failed"));
-    const auto partial = readJson(out / "ablation.json");
+    const auto partial = test::readJson(out / "ablation.json");
     REQUIRE(partial["rows"].size() == 2);
     CHECK(partial["rows"][0]["summary"]["folds_done"] == 2);
     CHECK(partial["rows"][1]["summary"]["folds_done"] == 0);
     CHECK(partial["rows"][1]["folds"][0]["status"] == "failed");
-    CHECK_THAT(readText(out / "ablation.md"),
+    CHECK_THAT(test::readBytes(out / "ablation.md"),
                Catch::Contains("| three-classes-tiny | ") && Catch::Contains(" | 0/2 | – |"));
 
     // The same folder with another recipe: refused, so that one table never mixes two.
@@ -235,7 +212,7 @@ TEST_CASE("avgraph ablate trains every row on the same folds, tabulates them and
 
 TEST_CASE("avgraph ablate: the errors a user meets", "[cli][training]") {
     test::ScratchDir dir;
-    const fs::path list = writeTwoClassList(dir.path());
+    const fs::path list = test::writeTwoClassList(dir.path());
     const fs::path out = dir / "ablation";
     const std::string tail = " --data " + q(list) + " --epochs 1 --threads 2 --no-plots --out " + q(out);
 
@@ -305,7 +282,7 @@ TEST_CASE("avgraph ablate reads finished folds back, with seen / unseen cities w
     // Two folds "done before" (as an interrupted ablation leaves them), their metrics.json written here by
     // hand as evaluation writes it for TAU clips: no training runs, and the table is known in advance.
     test::ScratchDir dir;
-    const fs::path list = writeTwoClassList(dir.path());
+    const fs::path list = test::writeTwoClassList(dir.path());
     const fs::path out = dir / "ablation";
     auto summary = [](double acc, double class_acc, double loss) {
         return nlohmann::json{{"clips", 16},
@@ -336,7 +313,7 @@ TEST_CASE("avgraph ablate reads finished folds back, with seen / unseen cities w
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.output, !Catch::Contains("avgraph train"));
-    const std::string md = readText(out / "ablation.md");
+    const std::string md = test::readBytes(out / "ablation.md");
     CHECK_THAT(md,
                Catch::Contains("| row | preset | folds | accuracy | class-average accuracy | log loss | seen "
                                "cities | unseen cities | training time |"));
@@ -347,7 +324,7 @@ TEST_CASE("avgraph ablate reads finished folds back, with seen / unseen cities w
                Catch::Contains("| logmel-tiny | " + row("1-logmel-tiny.json").string() +
                                " | 2/2 | 80.00 ± 7.07 % | 75.00 ± 7.07 % | 0.450 ± 0.071 | 85.00 ± 7.07 % | "
                                "60.00 % | 135 s |"));
-    const auto json = readJson(out / "ablation.json");
+    const auto json = test::readJson(out / "ablation.json");
     CHECK(json["cities"] == true);
     const auto& s = json["rows"][0]["summary"];
     CHECK(double(s["unseen_accuracy"]["mean"]) == Approx(0.6));
@@ -386,7 +363,7 @@ TEST_CASE("the IVF Table 1 feature rows 1-6 validate and feed CNN9 64 rows of 5 
         INFO(v.output);
         CHECK(v.exit_code == 0);
         CHECK_THAT(v.output, Catch::Contains(": ok ("));
-        const auto doc = readJson(dir / e.file);
+        const auto doc = test::readJson(dir / e.file);
         CHECK_THAT(doc["description"].get<std::string>(),
                    Catch::Contains("Table 1, row " + e.file.substr(0, 1)));
 

@@ -4,7 +4,7 @@
 // DCASE 2021 task 1B way with the early-detection curve. The visual encoder is a randomly initialised
 // ResNet18 scripted by Debian's python3-torchvision (no pretrained weights ship with Debian).
 #include "host/metrics/predictions.h"
-#include "tests/test_support.h"
+#include "tests/host/host_test_support.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -17,17 +17,11 @@
 using namespace avgraph;
 using test::runAvgraph;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
 
-std::string q(const fs::path& p) { return test::shellQuote(p.string()); }
 fs::path presets() { return test::sourceDir() / "presets/av"; }
-
-nlohmann::json readJson(const fs::path& file) {
-    std::ifstream in(file);
-    REQUIRE(in);
-    return nlohmann::json::parse(in);
-}
 
 /** Class folders holding the three real videos (links): a labelled video-folder dataset. */
 fs::path writeVideoClasses(const fs::path& dir) {
@@ -99,14 +93,14 @@ TEST_CASE("late fusion: each system trained on its own, fused by mean, product a
         CHECK(fs::exists(sd / "log.jsonl"));
     }
     CHECK(fs::exists(run / "weights.pt")); // the last stage (visual) trains in the run folder itself
-    const auto manifest = readJson(run / "weights.json");
+    const auto manifest = test::readJson(run / "weights.json");
     for (const char* node : {"logmel_vgg", "gammatone_vgg", "cqt_vgg", "visual_mlp"})
         CHECK(manifest.contains(node));
     // The DCASE-way evaluation of 0.5-s segments: 4 + 7 + 1 test segments (the last quarter of each
     // recording: 16, 28 and 3 segments), and the early-detection curve over the recordings' segments.
-    const auto m = readJson(run / "eval/metrics.json");
+    const auto m = test::readJson(run / "eval/metrics.json");
     CHECK(m["overall"]["clips"] == 12);
-    const auto early = readJson(run / "eval/early_detection.json");
+    const auto early = test::readJson(run / "eval/early_detection.json");
     CHECK(early["recordings"] == 3);
     REQUIRE(early["points"].size() == 7);
     CHECK(early["points"][0]["seconds"] == 0.5);
@@ -154,7 +148,7 @@ TEST_CASE("late fusion: each system trained on its own, fused by mean, product a
         }
     }
     // The train command's own evaluation is the mean preset's.
-    const auto again = readJson(dir / "fused-mean/metrics.json");
+    const auto again = test::readJson(dir / "fused-mean/metrics.json");
     CHECK(again["overall"]["accuracy"]["overall"].get<double>() ==
           Approx(m["overall"]["accuracy"]["overall"].get<double>()));
 }
@@ -172,7 +166,7 @@ TEST_CASE("joint training and the pipeline variant run end to end on the real vi
     REQUIRE(r.exit_code == 0);
     CHECK(fs::exists(joint / "weights-res_dcnn.pt"));
     CHECK(fs::exists(joint / "weights-scene.pt"));
-    CHECK(readJson(joint / "eval/metrics.json")["overall"]["clips"] == 12);
+    CHECK(test::readJson(joint / "eval/metrics.json")["overall"]["clips"] == 12);
     CHECK(fs::exists(joint / "eval/early_detection.json"));
 
     const fs::path pipeline = dir / "pipeline";
@@ -185,8 +179,8 @@ TEST_CASE("joint training and the pipeline variant run end to end on the real vi
     CHECK(fs::exists(pipeline / "stage1-embeddings/weights-res_dcnn.pt"));
     CHECK(fs::exists(pipeline / "stage1-embeddings/weights-audio_head.pt"));
     CHECK(fs::exists(pipeline / "weights.pt"));
-    const auto manifest = readJson(pipeline / "weights.json");
+    const auto manifest = test::readJson(pipeline / "weights.json");
     CHECK(manifest["res_dcnn"] == "stage1-embeddings/weights-res_dcnn.pt");
     CHECK(manifest["scene"] == "weights.pt");
-    CHECK(readJson(pipeline / "eval/metrics.json")["overall"]["clips"] == 12);
+    CHECK(test::readJson(pipeline / "eval/metrics.json")["overall"]["clips"] == 12);
 }

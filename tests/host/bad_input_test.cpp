@@ -16,11 +16,13 @@
 using namespace avgraph;
 using test::runAvgraph;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
 
-std::string q(const fs::path& p) { return test::shellQuote(p.string()); }
-std::string preset(const std::string& name) { return q(test::sourceDir() / "presets" / "features" / name); }
+std::string featurePreset(const std::string& name) {
+    return q(test::sourceDir() / "presets" / "features" / name);
+}
 
 void put(std::ofstream& out, uint32_t value, int bytes) {
     for (int i = 0; i < bytes; ++i)
@@ -78,7 +80,7 @@ Run run(const std::string& preset_file, const std::string& output, const fs::pat
         const std::string& extra = "") {
     test::ScratchDir out;
     Run r;
-    r.result = runAvgraph("run " + preset(preset_file) + " --input " + q(input) + " --output " +
+    r.result = runAvgraph("run " + featurePreset(preset_file) + " --input " + q(input) + " --output " +
                           q(out.path()) + " " + extra);
     if (r.result.exit_code == 0)
         r.output = host::readNpy(out / (output + ".npy"));

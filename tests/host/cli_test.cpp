@@ -13,9 +13,9 @@ using namespace avgraph;
 using test::runAvgraph;
 using test::shellQuote;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
-std::string q(const fs::path& p) { return shellQuote(p.string()); }
 fs::path preset(const std::string& rel) { return test::sourceDir() / "presets" / rel; }
 
 /** What numpy itself reads from a .npy file: "dtype shape". */

@@ -17,9 +17,9 @@
 using namespace avgraph;
 using test::runAvgraph;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
-std::string q(const fs::path& p) { return test::shellQuote(p.string()); }
 fs::path esc10() { return test::sharedDir() / "data/esc10"; }
 fs::path smallPreset() { return test::sourceDir() / "tests/data/presets/eval-cnn9-small.json"; }
 

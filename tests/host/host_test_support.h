@@ -4,6 +4,7 @@
 #include "tests/test_support.h"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <iterator>
@@ -12,10 +13,22 @@
 
 namespace avgraph::test {
 
-/** The bytes of a file ("" when it cannot be read). */
-inline std::string readBytes(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+/** The real dataset layouts of ../shared/data/formats (TAU, ESC-50, UrbanSound8K). */
+inline fs::path formatsDir() { return sharedDir() / "data/formats"; }
+
+/** A JSON file the test requires to exist. */
+inline nlohmann::json readJson(const fs::path& file) {
+    std::ifstream in(file);
+    REQUIRE(in);
+    return nlohmann::json::parse(in);
+}
+
+/** A number a shell pipeline prints; a failing pipeline fails the test. */
+inline size_t shellCount(const std::string& command) {
+    auto r = runShell(command);
+    INFO(command << "\n" << r.output);
+    REQUIRE(r.exit_code == 0);
+    return std::stoul(r.output);
 }
 
 /** Runs SoX (/usr/bin/sox) with already-quoted arguments; a failure fails the test with SoX's output. */

@@ -14,9 +14,9 @@
 using namespace avgraph;
 using test::shellQuote;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
-std::string q(const fs::path& p) { return shellQuote(p.string()); }
 fs::path logmelPreset() { return test::sourceDir() / "presets/features/logmel.json"; }
 fs::path dogBarkFolder() { return test::sharedDir() / "data/esc10/001 - Dog bark"; }
 
@@ -26,7 +26,7 @@ std::string bytesOf(const fs::path& file) {
 }
 
 /** Every .npy file below `dir` by its relative path, with its bytes. */
-std::map<std::string, std::string> npyFiles(const fs::path& dir) {
+std::map<std::string, std::string> npyBytes(const fs::path& dir) {
     std::map<std::string, std::string> files;
     for (const auto& entry : fs::recursive_directory_iterator(dir))
         if (entry.is_regular_file() && entry.path().extension() == ".npy")
@@ -81,7 +81,7 @@ TEST_CASE("two shards of a folder, run at once into one folder, write what one r
     auto one = test::runShell(run + " --output " + q(whole.path()));
     INFO(one.output);
     REQUIRE(one.exit_code == 0);
-    const auto expected = npyFiles(whole.path());
+    const auto expected = npyBytes(whole.path());
     REQUIRE(expected.size() == host::audioFilesUnder(dogBarkFolder()).size());
     REQUIRE(expected.size() >= 2);
 
@@ -99,7 +99,7 @@ TEST_CASE("two shards of a folder, run at once into one folder, write what one r
     CHECK(clipsWritten(log2) == n / 2);
     CHECK_THAT(log1, Catch::Contains("shard 1/2: inputs 1 to " + std::to_string((n + 1) / 2) + " of " +
                                      std::to_string(n)));
-    const auto got = npyFiles(sharded.path());
+    const auto got = npyBytes(sharded.path());
     CHECK(got.size() == expected.size());
     for (const auto& [name, bytes] : expected) {
         INFO(name);
@@ -135,9 +135,9 @@ TEST_CASE("--shard: bad values exit 1 with a clear message; an empty shard is no
     INFO(empty.output);
     CHECK(empty.exit_code == 0);
     CHECK_THAT(empty.output, Catch::Contains("shard 3/3 is empty"));
-    CHECK(npyFiles(out.path()).empty());
+    CHECK(npyBytes(out.path()).empty());
     auto first = test::runAvgraph(run + "1/3");
     INFO(first.output);
     CHECK(first.exit_code == 0);
-    CHECK(npyFiles(out.path()).size() == 1);
+    CHECK(npyBytes(out.path()).size() == 1);
 }

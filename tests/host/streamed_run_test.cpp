@@ -14,10 +14,10 @@
 using namespace avgraph;
 using test::shellQuote;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
 
-std::string q(const fs::path& p) { return shellQuote(p.string()); }
 fs::path esc10(const std::string& clip) { return test::sharedDir() / "data/esc10" / clip; }
 
 /** Every .npy below `dir`, by relative path. */

@@ -16,14 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::string> filesIn(const fs::path& dir) {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir))
-        names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
 /** `shape` with `n` along `axis`. */
 std::vector<int64_t> withExtent(std::vector<int64_t> shape, int64_t axis, int64_t n) {
     shape[size_t(axis)] = n;
@@ -54,7 +46,8 @@ void checkAgainstWriteNpy(const test::ScratchDir& dir, const std::vector<int64_t
         all = expected_transform(all.to(torch::kFloat32));
     host::writeNpy(whole, all);
     CHECK(test::readBytes(streamed) == test::readBytes(whole));
-    CHECK(filesIn(dir.path()) == std::vector<std::string>{"streamed.npy", "whole.npy"}); // no temporaries
+    CHECK(test::filesIn(dir.path()) ==
+          std::vector<std::string>{"streamed.npy", "whole.npy"}); // no temporaries
 }
 
 } // namespace
@@ -216,17 +209,18 @@ TEST_CASE("NpyStreamWriter: without finish the old file stays and no temporary i
         {
             host::NpyStreamWriter writer(file, {3, 3}, axis);
             writer.append(torch::ones(withExtent({3, 3}, axis, 10)));
-            CHECK(filesIn(dir.path()).size() == size_t(axis == 0 ? 2 : 3)); // the file and its temporaries
-        } // as when the run fails before the end
+            CHECK(test::filesIn(dir.path()).size() ==
+                  size_t(axis == 0 ? 2 : 3)); // the file and its temporaries
+        }                                     // as when the run fails before the end
         CHECK(test::readBytes(file) == before);
-        CHECK(filesIn(dir.path()) == std::vector<std::string>{"result.npy"});
+        CHECK(test::filesIn(dir.path()) == std::vector<std::string>{"result.npy"});
     }
     // And with finish, it is replaced.
     host::NpyStreamWriter writer(file, {0}, 0);
     writer.append(torch::ones({3}));
     writer.finish();
     CHECK(host::readNpy(file).equal(torch::ones({3})));
-    CHECK(filesIn(dir.path()) == std::vector<std::string>{"result.npy"});
+    CHECK(test::filesIn(dir.path()) == std::vector<std::string>{"result.npy"});
 }
 
 TEST_CASE("NpyStreamWriter: errors start with the path", "[host][npy_stream]") {
@@ -255,7 +249,7 @@ TEST_CASE("NpyStreamWriter: errors start with the path", "[host][npy_stream]") {
     writer.append(torch::ones({4, 3, 2}));
     failsWith([&] { writer.finish([](torch::Tensor& t) { t = t.flatten(); }); }, "changed a slice's shape");
     failsWith([&] { writer.append(torch::ones({4, 3, 2})); }, "after an earlier error");
-    CHECK(filesIn(dir.path()).size() == 2); // the temporaries wait for the destructor
+    CHECK(test::filesIn(dir.path()).size() == 2); // the temporaries wait for the destructor
 
     const fs::path finished = dir / "finished.npy";
     host::NpyStreamWriter done(finished, {0}, 0);

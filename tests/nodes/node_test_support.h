@@ -94,6 +94,28 @@ inline Value audioValue(torch::Tensor samples, double sample_rate) {
     return v;
 }
 
+/** A plain tensor as a graph value (Kind::Tensor). */
+inline Value tensorValue(torch::Tensor t) {
+    Value v;
+    v.tensor = std::move(t);
+    v.kind = Kind::Tensor;
+    return v;
+}
+
+/** The number of trainable weights of a model node. */
+inline int64_t parameterCount(Node& node) {
+    int64_t n = 0;
+    for (const auto& p : node.module()->parameters())
+        n += p.numel();
+    return n;
+}
+
+/** A real TAU 2019 clip: 10 s of binaural audio at 48 kHz, 24 bit. */
+inline fs::path tauClip() {
+    return sharedDir() / "data/formats/tau2019uas/TAU-urban-acoustic-scenes-2019-development/audio/"
+                         "airport-barcelona-0-0-a.wav";
+}
+
 /** A spectrum [batch, channel, bin, frame], as a feature node hands it to a model. */
 inline Value spectrumValue(torch::Tensor t, double sample_rate = 0.0, int64_t hop = 0) {
     Value v;

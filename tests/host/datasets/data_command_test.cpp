@@ -1,5 +1,5 @@
 // avgraph data: the dataset readers end to end, as a user runs them.
-#include "tests/test_support.h"
+#include "tests/host/host_test_support.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -7,23 +7,14 @@
 using namespace avgraph;
 using test::runAvgraph;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
-std::string q(const fs::path& p) { return test::shellQuote(p.string()); }
-fs::path formats() { return test::sharedDir() / "data/formats"; }
-
 nlohmann::json dataJson(const std::string& arguments) {
     auto r = runAvgraph("data " + arguments + " --json");
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
     return nlohmann::json::parse(r.output);
-}
-
-size_t shellCount(const std::string& command) {
-    auto r = test::runShell(command);
-    INFO(command << "\n" << r.output);
-    REQUIRE(r.exit_code == 0);
-    return std::stoul(r.output);
 }
 } // namespace
 
@@ -33,7 +24,7 @@ TEST_CASE("avgraph data on ESC-10 as distributed prints format, classes, folds a
     auto r = runAvgraph("data " + q(root) + " --fold 2");
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
-    size_t fold2 = shellCount("find " + q(root) + " -name '2-*.ogg' | wc -l");
+    size_t fold2 = test::shellCount("find " + q(root) + " -name '2-*.ogg' | wc -l");
     CHECK_THAT(r.output, Catch::Contains("format:  esc10 (from class folders of FOLD-SOURCE-TAKE files)") &&
                              Catch::Contains("clips:   400\n") && Catch::Contains("  40\tDog bark\n") &&
                              Catch::Contains(" 2: " + std::to_string(fold2) + " ") &&
@@ -58,7 +49,7 @@ TEST_CASE("avgraph data --json on every layout in ../shared/data/formats", "[hos
         {"tau2022uas_mobile/TAU-urban-acoustic-scenes-2023-mobile-evaluation", "tau2022mobile", 0},
     };
     for (auto& c : cases) {
-        fs::path p = formats() / c.path;
+        fs::path p = test::formatsDir() / c.path;
         if (!c.clips) { // TAU: unique rows of meta.csv, or of the evaluation set's test list
             fs::path list = fs::exists(p / "meta.csv") ? p / "meta.csv"
                             : fs::exists(p / "evaluation_setup/test.csv")
@@ -66,13 +57,14 @@ TEST_CASE("avgraph data --json on every layout in ../shared/data/formats", "[hos
                                 : p / "evaluation_setup/fold1_test.csv";
             if (c.path == "tau2019uas")
                 list = p / "TAU-urban-acoustic-scenes-2019-development/meta.csv";
-            c.clips = shellCount("tail -n +2 " + q(list) + " | tr -d '\\r' | sort -u | wc -l");
+            c.clips = test::shellCount("tail -n +2 " + q(list) + " | tr -d '\\r' | sort -u | wc -l");
         }
         INFO(c.path);
         auto j = dataJson(q(p) + " --allow-missing");
         CHECK(j["format"] == c.format);
         CHECK(j["clips"] == c.clips);
-        size_t present = shellCount("find " + q(p) + " -name '*.wav' | wc -l"); // evaluation sets hold none
+        size_t present =
+            test::shellCount("find " + q(p) + " -name '*.wav' | wc -l"); // evaluation sets hold none
         CHECK(j["clips"].get<size_t>() - j["missing_audio"].get<size_t>() == present);
     }
 }
@@ -80,20 +72,23 @@ TEST_CASE("avgraph data --json on every layout in ../shared/data/formats", "[hos
 TEST_CASE("avgraph data --json: TAU 2022 cities and devices, ESC-10 on the ESC-50 folder",
           "[host][cli][datasets]") {
     SECTION("TAU 2022: cities and devices from the file names agree with meta.csv's columns") {
-        fs::path dev = formats() / "tau2022uas_mobile/TAU-urban-acoustic-scenes-2022-mobile-development";
+        fs::path dev =
+            test::formatsDir() / "tau2022uas_mobile/TAU-urban-acoustic-scenes-2022-mobile-development";
         auto j = dataJson(q(dev) + " --allow-missing");
-        CHECK(j["cities"]["lisbon"] == shellCount("grep -c 'lisbon-' " + q(dev / "meta.csv")));
-        CHECK(j["cities"]["barcelona"] == shellCount("grep -c 'barcelona-' " + q(dev / "meta.csv")));
+        CHECK(j["cities"]["lisbon"] == test::shellCount("grep -c 'lisbon-' " + q(dev / "meta.csv")));
+        CHECK(j["cities"]["barcelona"] == test::shellCount("grep -c 'barcelona-' " + q(dev / "meta.csv")));
         CHECK(j["devices"]["a"] ==
-              shellCount("tail -n +2 " + q(dev / "meta.csv") + " | cut -f4 | grep -cx a"));
+              test::shellCount("tail -n +2 " + q(dev / "meta.csv") + " | cut -f4 | grep -cx a"));
         CHECK(j["devices"].size() == 1);
-        CHECK(j["setup"]["1"]["train"] ==
-              shellCount("tail -n +2 " + q(dev / "evaluation_setup/fold1_train.csv") + " | grep -c wav"));
+        CHECK(
+            j["setup"]["1"]["train"] ==
+            test::shellCount("tail -n +2 " + q(dev / "evaluation_setup/fold1_train.csv") + " | grep -c wav"));
         CHECK(j["split"]["test"] ==
-              shellCount("tail -n +2 " + q(dev / "evaluation_setup/fold1_evaluate.csv") + " | grep -c wav"));
+              test::shellCount("tail -n +2 " + q(dev / "evaluation_setup/fold1_evaluate.csv") +
+                               " | grep -c wav"));
     }
     SECTION("ESC-10 named on the ESC-50 folder") {
-        auto j = dataJson(q(formats() / "esc50") + " --format esc10 --allow-missing --fold 4");
+        auto j = dataJson(q(test::formatsDir() / "esc50") + " --format esc10 --allow-missing --fold 4");
         CHECK(j["format"] == "esc10");
         CHECK(j["clips"] == 400);
         CHECK(j["split"]["test"] == j["folds"]["4"]);
@@ -102,13 +97,13 @@ TEST_CASE("avgraph data --json: TAU 2022 cities and devices, ESC-10 on the ESC-5
 
 TEST_CASE("avgraph data refuses what it cannot read", "[host][cli][datasets][errors]") {
     SECTION("missing audio without --allow-missing: exit 1 naming the line") {
-        auto r = runAvgraph("data " + q(formats() / "urbansound8k"));
+        auto r = runAvgraph("data " + q(test::formatsDir() / "urbansound8k"));
         CHECK(r.exit_code == 1);
         CHECK_THAT(r.output,
                    Catch::Contains("UrbanSound8K.csv:2:1: column 'slice_file_name': audio file not found"));
     }
     SECTION("an unknown --format is a usage error") {
-        auto r = runAvgraph("data " + q(formats() / "esc50") + " --format esc100");
+        auto r = runAvgraph("data " + q(test::formatsDir() / "esc50") + " --format esc100");
         CHECK(r.exit_code == 2);
         CHECK_THAT(r.output, Catch::Contains("esc100"));
     }
@@ -119,7 +114,7 @@ TEST_CASE("avgraph data refuses what it cannot read", "[host][cli][datasets][err
     }
     SECTION("a broken meta.csv") {
         test::ScratchDir dir;
-        fs::copy(formats() / "tau2020uas_mobile", dir.path(), fs::copy_options::recursive);
+        fs::copy(test::formatsDir() / "tau2020uas_mobile", dir.path(), fs::copy_options::recursive);
         REQUIRE(test::runShell("chmod -R u+w " + q(dir.path())).exit_code ==
                 0); // the shared copy is read-only
         fs::path meta = dir / "TAU-urban-acoustic-scenes-2020-mobile-development/meta.csv";

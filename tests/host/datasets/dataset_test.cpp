@@ -3,7 +3,7 @@
 // whole), then broken copies in a scratch folder, each refused with the file, line and column.
 #include "graph/error.h"
 #include "host/datasets/dataset.h"
-#include "tests/test_support.h"
+#include "tests/host/host_test_support.h"
 
 #include <catch2/catch.hpp>
 
@@ -15,19 +15,9 @@
 using namespace avgraph;
 using namespace avgraph::host;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
-
-fs::path formats() { return test::sharedDir() / "data/formats"; }
-std::string q(const fs::path& p) { return test::shellQuote(p.string()); }
-
-/** A number a shell pipeline prints. */
-size_t shellCount(const std::string& command) {
-    auto r = test::runShell(command);
-    INFO(command << "\n" << r.output);
-    REQUIRE(r.exit_code == 0);
-    return std::stoul(r.output);
-}
 
 /** `uniq -c` output as name -> count. */
 std::map<std::string, size_t> shellCounts(const std::string& command) {
@@ -96,11 +86,11 @@ void checkDisjoint(const Split& s, size_t expected_total) {
 } // namespace
 
 TEST_CASE("ESC-50 from meta/esc50.csv: 2000 clips, 50 classes of 40, 5 folds of 400", "[host][datasets]") {
-    fs::path root = formats() / "esc50", csv = root / "meta/esc50.csv";
+    fs::path root = test::formatsDir() / "esc50", csv = root / "meta/esc50.csv";
     Dataset ds = openDataset(root, report());
     CHECK(ds.format == DatasetFormat::esc50);
     CHECK(ds.detected_from == "meta/esc50.csv");
-    REQUIRE(ds.clips.size() == shellCount("tail -n +2 " + q(csv) + " | wc -l"));
+    REQUIRE(ds.clips.size() == test::shellCount("tail -n +2 " + q(csv) + " | wc -l"));
     CHECK(ds.clips.size() == 2000); // published size
     CHECK(classCounts(ds) == shellCounts("tail -n +2 " + q(csv) + " | cut -d, -f4"));
     CHECK(ds.classes.size() == 50);
@@ -112,8 +102,9 @@ TEST_CASE("ESC-50 from meta/esc50.csv: 2000 clips, 50 classes of 40, 5 folds of 
     CHECK(ds.classes.front() == "dog");
     CHECK(ds.classes.back() == "hand_saw");
     // only one clip of the copy has its audio
-    CHECK(ds.clips.size() - ds.missing_audio == shellCount("ls " + q(root / "audio") + " | wc -l"));
-    const Clip& clip = ds.clips[shellCount("grep -n '^1-104089-A-22.wav,' " + q(csv) + " | cut -d: -f1") - 2];
+    CHECK(ds.clips.size() - ds.missing_audio == test::shellCount("ls " + q(root / "audio") + " | wc -l"));
+    const Clip& clip =
+        ds.clips[test::shellCount("grep -n '^1-104089-A-22.wav,' " + q(csv) + " | cut -d: -f1") - 2];
     CHECK(clip.file == "1-104089-A-22.wav");
     CHECK(clip.present);
     CHECK(ds.classes[clip.label] == "clapping");
@@ -146,10 +137,10 @@ TEST_CASE("ESC-50 from meta/esc50.csv: 2000 clips, 50 classes of 40, 5 folds of 
 }
 
 TEST_CASE("ESC-10 as the esc10 rows of ESC-50: 400 clips, 10 classes of 40", "[host][datasets]") {
-    fs::path csv = formats() / "esc50/meta/esc50.csv";
-    Dataset ds = openDataset(formats() / "esc50", report(DatasetFormat::esc10));
+    fs::path csv = test::formatsDir() / "esc50/meta/esc50.csv";
+    Dataset ds = openDataset(test::formatsDir() / "esc50", report(DatasetFormat::esc10));
     CHECK(ds.format == DatasetFormat::esc10);
-    CHECK(ds.clips.size() == shellCount("grep -c ',True,' " + q(csv)));
+    CHECK(ds.clips.size() == test::shellCount("grep -c ',True,' " + q(csv)));
     CHECK(ds.clips.size() == 400);
     CHECK(classCounts(ds) == shellCounts("grep ',True,' " + q(csv) + " | cut -d, -f4"));
     CHECK(foldCounts(ds) == shellCounts("grep ',True,' " + q(csv) + " | cut -d, -f2"));
@@ -164,7 +155,7 @@ TEST_CASE("ESC-10 as distributed: class folders, the fold first in each file nam
     Dataset ds = openDataset(root); // every clip's audio is there: the default check passes
     CHECK(ds.format == DatasetFormat::esc10);
     CHECK(ds.missing_audio == 0);
-    REQUIRE(ds.clips.size() == shellCount("find " + q(root) + " -name '*.ogg' | wc -l"));
+    REQUIRE(ds.clips.size() == test::shellCount("find " + q(root) + " -name '*.ogg' | wc -l"));
     CHECK(ds.clips.size() == 400); // published size
     REQUIRE(ds.classes.size() == 10);
     CHECK(ds.classes.front() == "Dog bark");
@@ -218,10 +209,10 @@ TEST_CASE("ESC-10 as distributed: class folders, the fold first in each file nam
 }
 
 TEST_CASE("UrbanSound8K: 8732 clips in 10 folds, audio in audio/foldK", "[host][datasets]") {
-    fs::path root = formats() / "urbansound8k", csv = root / "metadata/UrbanSound8K.csv";
+    fs::path root = test::formatsDir() / "urbansound8k", csv = root / "metadata/UrbanSound8K.csv";
     Dataset ds = openDataset(root, report());
     CHECK(ds.format == DatasetFormat::urbansound8k);
-    REQUIRE(ds.clips.size() == shellCount("tail -n +2 " + q(csv) + " | wc -l"));
+    REQUIRE(ds.clips.size() == test::shellCount("tail -n +2 " + q(csv) + " | wc -l"));
     CHECK(ds.clips.size() == 8732); // published size
     CHECK(classCounts(ds) == shellCounts("tail -n +2 " + q(csv) + " | cut -d, -f8"));
     // published fold sizes (UrbanSound8K README)
@@ -263,12 +254,12 @@ struct TauReference {
 TauReference tauReference(const fs::path& dev) {
     std::string meta = "tail -n +2 " + q(dev / "meta.csv") + " | tr -d '\\r' | sort -u";
     auto rows = [&](const std::string& name) {
-        return shellCount("tail -n +2 " + q(dev / "evaluation_setup" / name) +
-                          " | tr -d '\\r' | sort -u | wc -l");
+        return test::shellCount("tail -n +2 " + q(dev / "evaluation_setup" / name) +
+                                " | tr -d '\\r' | sort -u | wc -l");
     };
-    return {shellCount(meta + " | wc -l"),    rows("fold1_train.csv"),
-            rows("fold1_evaluate.csv"),       rows("fold1_test.csv"),
-            shellCounts(meta + " | cut -f2"), shellCounts(meta + " | cut -f3 | cut -d- -f1"),
+    return {test::shellCount(meta + " | wc -l"), rows("fold1_train.csv"),
+            rows("fold1_evaluate.csv"),          rows("fold1_test.csv"),
+            shellCounts(meta + " | cut -f2"),    shellCounts(meta + " | cut -f3 | cut -d- -f1"),
             shellCounts(meta + " | cut -f4")};
 }
 
@@ -286,20 +277,21 @@ void checkTau(const Dataset& ds, const fs::path& dev) {
     CHECK(s.train == ds.setup.at(1).train);
     CHECK(s.test == ds.setup.at(1).evaluate);
     CHECK_THROWS_WITH(splitFold(ds, 2), Catch::Contains("no fold 2 in evaluation_setup"));
-    CHECK(ds.clips.size() - ds.missing_audio == shellCount("ls " + q(dev / "audio") + " | wc -l"));
+    CHECK(ds.clips.size() - ds.missing_audio == test::shellCount("ls " + q(dev / "audio") + " | wc -l"));
     CHECK(std::is_sorted(ds.classes.begin(), ds.classes.end()));
 }
 
 } // namespace
 
 TEST_CASE("TAU Urban Acoustic Scenes 2019 development: CRLF, repeated rows read once", "[host][datasets]") {
-    fs::path parent = formats() / "tau2019uas", dev = parent / "TAU-urban-acoustic-scenes-2019-development";
+    fs::path parent = test::formatsDir() / "tau2019uas",
+             dev = parent / "TAU-urban-acoustic-scenes-2019-development";
     Dataset ds = openDataset(dev, report());
     CHECK(ds.format == DatasetFormat::tau2019);
     CHECK(ds.detected_from == "folder name TAU-urban-acoustic-scenes-2019-development");
     checkTau(ds, dev);
     // meta.csv repeats three rows verbatim
-    CHECK(ds.clips.size() + 3 == shellCount("tail -n +2 " + q(dev / "meta.csv") + " | wc -l"));
+    CHECK(ds.clips.size() + 3 == test::shellCount("tail -n +2 " + q(dev / "meta.csv") + " | wc -l"));
     REQUIRE(ds.notes.size() == 1);
     CHECK_THAT(ds.notes[0], Catch::Contains("3 row(s) repeat an earlier row exactly"));
     const Clip& lyon = ds.clips.front();
@@ -326,7 +318,7 @@ TEST_CASE("TAU Urban Acoustic Scenes 2019 development: CRLF, repeated rows read 
             CHECK(e.format == DatasetFormat::tau2019);
             CHECK_FALSE(e.labelled);
             CHECK(e.clips.size() ==
-                  shellCount("tail -n +2 " + q(eval / "evaluation_setup/test.csv") + " | wc -l"));
+                  test::shellCount("tail -n +2 " + q(eval / "evaluation_setup/test.csv") + " | wc -l"));
             CHECK(e.clips.front().file == "audio/0.wav"); // the CR is gone
             CHECK(e.clips.front().label == -1);
             Split s = splitFold(e, 0);
@@ -337,7 +329,7 @@ TEST_CASE("TAU Urban Acoustic Scenes 2019 development: CRLF, repeated rows read 
 }
 
 TEST_CASE("TAU Urban Acoustic Scenes 2020 Mobile development and evaluation", "[host][datasets]") {
-    fs::path dev = formats() / "tau2020uas_mobile/TAU-urban-acoustic-scenes-2020-mobile-development";
+    fs::path dev = test::formatsDir() / "tau2020uas_mobile/TAU-urban-acoustic-scenes-2020-mobile-development";
     Dataset ds = openDataset(dev, report());
     CHECK(ds.format == DatasetFormat::tau2020mobile);
     checkTau(ds, dev);
@@ -356,7 +348,8 @@ TEST_CASE("TAU Urban Acoustic Scenes 2020 Mobile development and evaluation", "[
                                        Catch::Contains("airport-barcelona-0-1-a.wav"));
     }
     SECTION("the evaluation set: CRLF test list, no labels") {
-        fs::path eval = formats() / "tau2020uas_mobile/TAU-urban-acoustic-scenes-2020-mobile-evaluation";
+        fs::path eval =
+            test::formatsDir() / "tau2020uas_mobile/TAU-urban-acoustic-scenes-2020-mobile-evaluation";
         Dataset e = openDataset(eval, report());
         CHECK(e.format == DatasetFormat::tau2020mobile);
         CHECK_FALSE(e.labelled);
@@ -366,7 +359,7 @@ TEST_CASE("TAU Urban Acoustic Scenes 2020 Mobile development and evaluation", "[
 }
 
 TEST_CASE("TAU Urban Acoustic Scenes 2022 Mobile: 1-s segments with their index", "[host][datasets]") {
-    fs::path dev = formats() / "tau2022uas_mobile/TAU-urban-acoustic-scenes-2022-mobile-development";
+    fs::path dev = test::formatsDir() / "tau2022uas_mobile/TAU-urban-acoustic-scenes-2022-mobile-development";
     Dataset ds = openDataset(dev, report());
     CHECK(ds.format == DatasetFormat::tau2022mobile);
     checkTau(ds, dev); // the fold lists have no newline after their last row
@@ -379,7 +372,8 @@ TEST_CASE("TAU Urban Acoustic Scenes 2022 Mobile: 1-s segments with their index"
     CHECK(c.device == "a");
 
     SECTION("2023's evaluation folder is read as the 2022 layout") {
-        fs::path eval = formats() / "tau2022uas_mobile/TAU-urban-acoustic-scenes-2023-mobile-evaluation";
+        fs::path eval =
+            test::formatsDir() / "tau2022uas_mobile/TAU-urban-acoustic-scenes-2023-mobile-evaluation";
         Dataset e = openDataset(eval, report());
         CHECK(e.format == DatasetFormat::tau2022mobile);
         CHECK(e.clips.size() == 3);
@@ -398,7 +392,7 @@ TEST_CASE("TAU editions are told apart by content when the folder name does not 
              {"tau2022uas_mobile/TAU-urban-acoustic-scenes-2022-mobile-development",
               DatasetFormat::tau2022mobile}}) {
         fs::path copy = dir / ("renamed" + std::to_string(static_cast<int>(want)));
-        fs::copy(formats() / name, copy, fs::copy_options::recursive);
+        fs::copy(test::formatsDir() / name, copy, fs::copy_options::recursive);
         REQUIRE(test::runShell("chmod -R u+w " + q(copy)).exit_code == 0); // the shared copy is read-only
         Dataset ds = openDataset(copy, report());
         CHECK(ds.format == want);

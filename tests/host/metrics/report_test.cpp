@@ -13,22 +13,16 @@ using namespace avgraph;
 using namespace avgraph::metrics;
 using test::runAvgraph;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
-
-std::string q(const fs::path& p) { return test::shellQuote(p.string()); }
-
-std::string readText(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
-}
 
 /** An SVG gnuplot wrote: the XML declaration, an <svg> root, and well-formed XML as Python's parser reads it.
  */
 void checkSvg(const fs::path& path) {
     INFO(path);
     REQUIRE(fs::exists(path));
-    std::string text = readText(path);
+    std::string text = test::readBytes(path);
     CHECK(text.rfind("<?xml", 0) == 0);
     CHECK_THAT(text, Catch::Contains("<svg") && Catch::Contains("</svg>") && Catch::Contains("gnuplot"));
     auto r = test::runShell("/usr/bin/python3 -c " +
@@ -44,7 +38,7 @@ void checkSvg(const fs::path& path) {
 void checkPng(const fs::path& path) {
     INFO(path);
     REQUIRE(fs::exists(path));
-    std::string bytes = readText(path);
+    std::string bytes = test::readBytes(path);
     REQUIRE(bytes.size() > 24);
     CHECK(bytes.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
     CHECK(bytes.substr(12, 4) == "IHDR");
@@ -104,12 +98,12 @@ TEST_CASE("writeReport writes metrics.json, report.md, predictions.csv and gnupl
         checkSvg(out / "plots" / (std::string(plot) + ".svg"));
         CHECK(fs::exists(out / "plots" / (std::string(plot) + ".gp")));
     }
-    CHECK_THAT(readText(out / "plots/class_accuracy.svg"), Catch::Contains("metro_station"));
+    CHECK_THAT(test::readBytes(out / "plots/class_accuracy.svg"), Catch::Contains("metro_station"));
 
     const Summary& o = result.metrics.overall;
     // 24 clips, the 5 with i % 5 == 0 predicted as the next class: accuracy 19/24.
     CHECK(o.correct == 19);
-    auto j = nlohmann::json::parse(readText(out / "metrics.json"));
+    auto j = nlohmann::json::parse(test::readBytes(out / "metrics.json"));
     CHECK(j["overall"]["accuracy"]["overall"].get<double>() == Approx(19.0 / 24.0));
     CHECK(j["overall"]["log_loss"]["class_average"].get<double>() == Approx(o.class_average_log_loss));
     CHECK(j["by_city"]["groups"]["prague"]["seen_in_training"] == false);
@@ -117,7 +111,7 @@ TEST_CASE("writeReport writes metrics.json, report.md, predictions.csv and gnupl
     CHECK(j["by_device"]["seen_in_training"].is_null());
     CHECK(j["source"] == "unit test");
 
-    std::string md = readText(out / "report.md");
+    std::string md = test::readBytes(out / "report.md");
     char acc[32];
     std::snprintf(acc, sizeof acc, "%.4f", o.class_average_accuracy);
     CHECK_THAT(md, Catch::Contains("| accuracy, class average (DCASE) | " + std::string(acc) + " |"));
@@ -136,7 +130,7 @@ TEST_CASE("writeReport writes metrics.json, report.md, predictions.csv and gnupl
         std::ofstream(mine / "report.md") << "my notes";
         CHECK_THROWS_WITH(writeReport(mine.path(), p, options),
                           Catch::Contains("was not written by avgraph"));
-        CHECK(readText(mine / "report.md") == "my notes");
+        CHECK(test::readBytes(mine / "report.md") == "my notes");
         CHECK_FALSE(fs::exists(mine / "metrics.json"));
     }
     SECTION("a broken training log fails before anything is written") {
@@ -171,7 +165,7 @@ TEST_CASE("learning curves of a log with the loss only: the accuracy panel says 
         << "{\"epoch\": 1, \"train_loss\": 2.0}\n{\"epoch\": 2, \"train_loss\": 1.5}\n";
     auto svg = plotLearningCurves(dir.path(), readTrainingLog(dir / "log.jsonl"), PlotFormat::svg);
     checkSvg(svg);
-    CHECK_THAT(readText(svg), Catch::Contains("not recorded"));
+    CHECK_THAT(test::readBytes(svg), Catch::Contains("not recorded"));
 
     std::ofstream(dir / "empty.jsonl") << "{\"epoch\": 1, \"lr\": 0.1}\n";
     CHECK_THROWS_WITH(plotLearningCurves(dir.path(), readTrainingLog(dir / "empty.jsonl"), PlotFormat::svg),
@@ -215,7 +209,7 @@ TEST_CASE("avgraph report builds the folder from a prediction CSV", "[host][metr
     CHECK_THAT(r.output,
                Catch::Contains("accuracy ") && Catch::Contains("24 clips") && Catch::Contains("report.md"));
     checkSvg(dir / "report/plots/learning_curves.svg");
-    auto j = nlohmann::json::parse(readText(dir / "report/metrics.json"));
+    auto j = nlohmann::json::parse(test::readBytes(dir / "report/metrics.json"));
     CHECK(j["overall"]["correct"] == 19);
     CHECK(j["by_city"]["seen"]["clips"] == 16);
     CHECK_FALSE(fs::exists(dir / "report/predictions.csv"));

@@ -4,6 +4,7 @@
 #include "graph/error.h"
 #include "host/training/checkpoint.h"
 #include "host/training/run_folder.h"
+#include "io/atomic_file.h"
 #include "tests/test_support.h"
 
 #include <catch2/catch.hpp>
@@ -21,22 +22,9 @@
 using namespace avgraph;
 using namespace avgraph::host::training;
 namespace fs = std::filesystem;
+using avgraph::test::filesIn;
 
 namespace {
-
-/** Every file name in a folder. */
-std::vector<std::string> filesIn(const fs::path& dir) {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir))
-        names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
-std::string fileText(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 /** A small network with weights 0, 1, 2, ... (its bias after them), and an SGD optimizer with momentum. */
 struct Net {
@@ -146,28 +134,16 @@ TEST_CASE("a stage checkpoint of the former format loads, without early-stopping
     CHECK(torch::allclose(loaded.linear->bias, torch::tensor({5.9f, 6.9f})));
 }
 
-TEST_CASE("an atomic write that fails leaves the previous file and no partial file",
+TEST_CASE("a checkpoint that cannot be written leaves the previous one and no temporary file",
           "[training][checkpoint]") {
     test::ScratchDir dir;
-    const fs::path file = dir / "stage.json";
-    atomicWriteText(file, "first\n");
-    CHECK(fileText(file) == "first\n");
-
-    // A write that fails half-way (here: the writer throws after some bytes).
-    CHECK_THROWS_WITH(writeAtomically(file,
-                                      [](std::ostream& out) {
-                                          out << "half of a";
-                                          throw std::runtime_error("the disk went away");
-                                      }),
-                      "the disk went away");
-    CHECK(fileText(file) == "first\n");
-    CHECK(filesIn(dir.path()) == std::vector<std::string>{"stage.json"});
+    host::writeFileAtomically(dir / "stage.json", "first\n");
 
     // A checkpoint too large for the file size limit: the write itself fails (EFBIG).
     const fs::path checkpoint = dir / "checkpoint.pt";
     Net net;
     net.checkpoint().save(checkpoint, kSettings, {});
-    const std::string good = fileText(checkpoint);
+    const std::string good = test::readBytes(checkpoint);
     torch::nn::Linear big(torch::nn::LinearOptions(200, 200)); // 160 kB of weights
     Checkpoint large;
     large.addModule("net", *big);
@@ -186,7 +162,7 @@ TEST_CASE("an atomic write that fails leaves the previous file and no partial fi
     setrlimit(RLIMIT_FSIZE, &before);
     std::signal(SIGXFSZ, old_handler);
     CHECK_THAT(error, Catch::Contains(checkpoint.string()) && Catch::Contains("cannot write"));
-    CHECK(fileText(checkpoint) == good);
+    CHECK(test::readBytes(checkpoint) == good);
     CHECK(filesIn(dir.path()) == std::vector<std::string>{"checkpoint.pt", "stage.json"});
 }
 
@@ -214,8 +190,8 @@ TEST_CASE("a run folder refuses to overwrite a run, resumes from its checkpoint,
     const auto resumed = folder.start(true, checkpoint, kSettings, true);
     REQUIRE(resumed);
     CHECK(resumed->epoch == 3);
-    CHECK(fileText(folder.log()) == "{\"epoch\":1,\"seconds\":0.5}\n{\"epoch\":2,\"seconds\":0.5}\n"
-                                    "{\"epoch\":3,\"seconds\":0.5}\n");
+    CHECK(test::readBytes(folder.log()) == "{\"epoch\":1,\"seconds\":0.5}\n{\"epoch\":2,\"seconds\":0.5}\n"
+                                           "{\"epoch\":3,\"seconds\":0.5}\n");
 
     // --resume in a folder whose run stopped before its first checkpoint starts over, without its log.
     const RunFolder early(dir / "early", Checkpoint::Owner::run);

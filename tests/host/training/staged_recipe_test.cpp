@@ -16,10 +16,10 @@
 using namespace avgraph;
 using test::runAvgraph;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
 
-std::string q(const fs::path& p) { return test::shellQuote(p.string()); }
 fs::path presetDir() { return test::sourceDir() / "tests/data/presets"; }
 
 std::vector<nlohmann::json> readLog(const fs::path& file) {
@@ -30,11 +30,6 @@ std::vector<nlohmann::json> readLog(const fs::path& file) {
         if (!line.empty())
             out.push_back(nlohmann::json::parse(line));
     return out;
-}
-
-std::string fileText(const fs::path& file) {
-    std::ifstream in(file);
-    return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 } // namespace
@@ -62,7 +57,7 @@ TEST_CASE("avgraph train runs the IVF stages on real videos, photographs and ESC
     CHECK(perplexity >= 1.0);
     CHECK(perplexity <= 16.0 + 1e-9);
     CHECK(vq.back()["dead_codes"].get<int>() >= 0);
-    nlohmann::json stage1 = nlohmann::json::parse(fileText(run / "stage1-vqvae/stage.json"));
+    nlohmann::json stage1 = nlohmann::json::parse(test::readBytes(run / "stage1-vqvae/stage.json"));
     CHECK(stage1["finished"] == true);
     // 8 + 14 + 2 frames at 1 fps (the videos last 8, 14 and 1.6 s) and 16 photographs.
     CHECK(stage1["images"] == 40);
@@ -90,7 +85,7 @@ TEST_CASE("avgraph train runs the IVF stages on real videos, photographs and ESC
 
     // Stage 3: the classifier on the imagined features, scored on fold 5's 16 clips.
     CHECK(readLog(run / "log.jsonl").size() == 4);
-    nlohmann::json metrics = nlohmann::json::parse(fileText(run / "eval/metrics.json"));
+    nlohmann::json metrics = nlohmann::json::parse(test::readBytes(run / "eval/metrics.json"));
     CHECK(metrics["overall"]["clips"] == 16);
 
     // The seed fixes the stages: a run into a fresh folder with the same threads repeats both logs,
@@ -110,7 +105,7 @@ TEST_CASE("avgraph train runs the IVF stages on real videos, photographs and ESC
     CHECK(withoutTimes(readLog(rerun / "stage2-transformation/log.jsonl")) == withoutTimes(gan));
 
     // A second run on another fold reuses the finished stages (their logs are not touched).
-    const std::string stage1_log = fileText(run / "stage1-vqvae/log.jsonl");
+    const std::string stage1_log = test::readBytes(run / "stage1-vqvae/log.jsonl");
     const fs::path run2 = dir / "run2";
     auto again =
         runAvgraph("train " + q(presetDir() / "ivf-tiny.json") + " --data " + q(list) + " --fold 4 --out " +
@@ -119,7 +114,7 @@ TEST_CASE("avgraph train runs the IVF stages on real videos, photographs and ESC
     REQUIRE(again.exit_code == 0);
     CHECK_THAT(again.output, Catch::Contains("stage vqvae: finished in") &&
                                  Catch::Contains("stage transformation: finished in"));
-    CHECK(fileText(run / "stage1-vqvae/log.jsonl") == stage1_log);
+    CHECK(test::readBytes(run / "stage1-vqvae/log.jsonl") == stage1_log);
     CHECK_FALSE(fs::exists(run2 / "stage1-vqvae"));
 
     // The imagined image of a clip: the decoder's picture of the codes G chose, as a PNG.

@@ -19,9 +19,9 @@ using namespace avgraph;
 using test::runAvgraph;
 using test::writeTwoClassList;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
-std::string q(const fs::path& p) { return test::shellQuote(p.string()); }
 fs::path tinyPreset() { return test::sourceDir() / "tests/data/presets/train-cnn9-tiny.json"; }
 
 /** Every tensor of a LibTorch archive written by saveWeights, by name. */
@@ -59,7 +59,7 @@ double maxDifference(const fs::path& a, const fs::path& b) {
     return worst;
 }
 
-size_t lines(const fs::path& file) {
+size_t lineCount(const fs::path& file) {
     std::ifstream in(file);
     size_t n = 0;
     std::string line;
@@ -129,11 +129,11 @@ TEST_CASE("avgraph train --resume after a kill ends with the weights of an unint
                                   q(killed) + " > /dev/null 2>&1 & echo $!");
     const pid_t pid = std::stoi(started.output);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (lines(killed / "log.jsonl") < 2 && std::chrono::steady_clock::now() < deadline)
+    while (lineCount(killed / "log.jsonl") < 2 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     ::kill(pid, SIGKILL);
     test::runShell("while kill -0 " + std::to_string(pid) + " 2>/dev/null; do sleep 0.01; done");
-    const size_t epochs_before_kill = lines(killed / "log.jsonl");
+    const size_t epochs_before_kill = lineCount(killed / "log.jsonl");
     INFO("epochs logged before the kill: " << epochs_before_kill);
     REQUIRE(epochs_before_kill >= 2);
     REQUIRE(epochs_before_kill < 10); // killed mid-run, else this test proves nothing
@@ -143,7 +143,7 @@ TEST_CASE("avgraph train --resume after a kill ends with the weights of an unint
     INFO(resumed.output);
     REQUIRE(resumed.exit_code == 0);
     CHECK_THAT(resumed.output, Catch::Contains("resuming"));
-    CHECK(lines(killed / "log.jsonl") == 10);
+    CHECK(lineCount(killed / "log.jsonl") == 10);
     // The same arithmetic in the same order: equal to the last bit.
     CHECK(maxDifference(whole / "weights.pt", killed / "weights.pt") == 0.0);
 }
@@ -180,7 +180,7 @@ TEST_CASE("two avgraph train processes on 127.0.0.1 train to the weights of one 
     const double difference = maxDifference(one / "weights.pt", two / "weights.pt");
     INFO("largest difference of a weight: " << difference);
     CHECK(difference < 1e-9);
-    CHECK(lines(two / "log.jsonl") == 2);
+    CHECK(lineCount(two / "log.jsonl") == 2);
 }
 
 TEST_CASE("avgraph train refuses what it cannot train, naming the problem", "[cli][training]") {

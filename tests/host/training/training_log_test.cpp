@@ -16,15 +16,6 @@ using namespace avgraph;
 using namespace avgraph::metrics;
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string fileText(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-} // namespace
-
 TEST_CASE("log records written are read back, in order, with their lines", "[training][log]") {
     test::ScratchDir dir;
     const fs::path log = dir / "log.jsonl";
@@ -32,9 +23,9 @@ TEST_CASE("log records written are read back, in order, with their lines", "[tra
     appendLogRecord(log, {{"epoch", 2}, {"train_loss", 1.25}, {"val_loss", logNumber(0.75)}});
     appendLogRecord(log, {{"epoch", 3}, {"train_loss", 0.5}, {"val_loss", logNumber(std::nan(""))}});
     // One JSON object a line, as nlohmann::json writes it (keys sorted, no spaces).
-    CHECK(fileText(log) == "{\"epoch\":1,\"train_loss\":2.5,\"val_loss\":null}\n"
-                           "{\"epoch\":2,\"train_loss\":1.25,\"val_loss\":0.75}\n"
-                           "{\"epoch\":3,\"train_loss\":0.5,\"val_loss\":null}\n");
+    CHECK(test::readBytes(log) == "{\"epoch\":1,\"train_loss\":2.5,\"val_loss\":null}\n"
+                                  "{\"epoch\":2,\"train_loss\":1.25,\"val_loss\":0.75}\n"
+                                  "{\"epoch\":3,\"train_loss\":0.5,\"val_loss\":null}\n");
 
     const auto records = readLogRecords(log, MalformedLines::fail);
     REQUIRE(records.size() == 3);
@@ -86,7 +77,7 @@ TEST_CASE("a resumed run keeps the log's epochs up to its checkpoint, line for l
     std::ofstream(log) << kept
                        << "{\"epoch\": 3, \"seconds\": 4}\n{\"note\": \"no epoch\"}\n{\"epoch\": 4, \"sec";
     keepLogEpochsUpTo(log, 2);
-    CHECK(fileText(log) == kept); // the kept lines as they were written, spaces included
+    CHECK(test::readBytes(log) == kept); // the kept lines as they were written, spaces included
     keepLogEpochsUpTo(dir / "missing.jsonl", 2);
     CHECK_FALSE(fs::exists(dir / "missing.jsonl"));
 }

@@ -47,7 +47,7 @@ const std::vector<DeltaGolden>& deltaGoldens() {
 }
 
 /** A [bin, frame] matrix or a whole spectrum tensor as a spectrum value (hop 512 unless given). */
-Value spectrumOf(const torch::Tensor& t, int64_t hop = 512) {
+Value deltaInput(const torch::Tensor& t, int64_t hop = 512) {
     return test::spectrumValue(t.dim() == 2 ? t.view({1, 1, t.size(0), t.size(1)}) : t, 0.0, hop);
 }
 
@@ -74,7 +74,7 @@ TEST_CASE("features.delta reproduces librosa.feature.delta on the golden inputs"
             for (const auto& g : deltaGoldens()) {
                 INFO(clip << " " << sr << " " << g.name());
                 auto input = test::goldenArray(clip, sr, g.inputGolden());
-                Value out = runDelta(g.params(), spectrumOf(input));
+                Value out = runDelta(g.params(), deltaInput(input));
                 CHECK(out.kind == Kind::Spectrum);
                 REQUIRE(out.tensor.sizes() == torch::IntArrayRef({1, 1, input.size(0), input.size(1)}));
                 auto ref = test::goldenArray(clip, sr, g.name());
@@ -119,11 +119,11 @@ TEST_CASE("features.delta of a linear ramp is its slope, at the edges too in mod
     for (int width : {3, 5, 9}) {
         INFO("width " << width);
         const int64_t h = width / 2;
-        auto interp = runDelta({{"width", width}}, spectrumOf(ramp)).tensor;
+        auto interp = runDelta({{"width", width}}, deltaInput(ramp)).tensor;
         CHECK(torch::allclose(interp, expected, 0.0, 1e-9));
-        auto second = runDelta({{"width", width}, {"order", 2}}, spectrumOf(ramp)).tensor;
+        auto second = runDelta({{"width", width}, {"order", 2}}, deltaInput(ramp)).tensor;
         CHECK(second.abs().max().item<double>() < 1e-9);
-        auto nearest = runDelta({{"width", width}, {"mode", "nearest"}}, spectrumOf(ramp)).tensor;
+        auto nearest = runDelta({{"width", width}, {"mode", "nearest"}}, deltaInput(ramp)).tensor;
         CHECK(
             torch::allclose(nearest.slice(-1, h, frames - h), expected.slice(-1, h, frames - h), 0.0, 1e-9));
         // Repeated edge frames flatten the ramp there: the first frame sees only half a slope's worth.
@@ -131,14 +131,14 @@ TEST_CASE("features.delta of a linear ramp is its slope, at the edges too in mod
     }
     // A quadratic 0.5 t^2 has second derivative 1 everywhere in mode interp.
     auto quadratic = (0.5 * t * t).expand({1, 1, 3, frames}).contiguous();
-    auto second = runDelta({{"width", 7}, {"order", 2}}, spectrumOf(quadratic)).tensor;
+    auto second = runDelta({{"width", 7}, {"order", 2}}, deltaInput(quadratic)).tensor;
     CHECK(torch::allclose(second, torch::ones_like(second), 0.0, 1e-9));
 }
 
 TEST_CASE("features.delta nearest order 1 is torchaudio's ComputeDeltas", "[nodes][features]") {
     torch::manual_seed(12);
     auto x = torch::randn({2, 1, 4, 20}, torch::kFloat64);
-    auto ours = runDelta({{"width", 5}, {"mode", "nearest"}}, spectrumOf(x)).tensor;
+    auto ours = runDelta({{"width", 5}, {"mode", "nearest"}}, deltaInput(x)).tensor;
     // d_t = sum_{n=-2..2} n c_{t+n} / 10, edges replicated.
     auto padded = torch::cat(
         {x.narrow(-1, 0, 1).expand({2, 1, 4, 2}), x, x.narrow(-1, 19, 1).expand({2, 1, 4, 2})}, -1);
@@ -149,7 +149,7 @@ TEST_CASE("features.delta nearest order 1 is torchaudio's ComputeDeltas", "[node
 }
 
 TEST_CASE("features.delta refuses too few frames in mode interp and an even width", "[nodes][features]") {
-    Value short_input = spectrumOf(torch::zeros({1, 1, 8, 6}));
+    Value short_input = deltaInput(torch::zeros({1, 1, 8, 6}));
     CHECK_THROWS_WITH(runDelta(json::object(), short_input),
                       Catch::Contains("needs at least width = 9 frames") && Catch::Contains("got 6"));
     CHECK(runDelta({{"mode", "nearest"}}, short_input).tensor.sizes() == short_input.tensor.sizes());
@@ -207,16 +207,12 @@ TEST_CASE("features.delta streams the offline frames after width/2 frames", "[no
                 // After a reset the stream starts over.
                 delta->resetStream();
                 Value again =
-                    delta->processBlock({{"frames", spectrumOf(offline_db.tensor.narrow(-1, 0, width))}})
+                    delta->processBlock({{"frames", deltaInput(offline_db.tensor.narrow(-1, 0, width))}})
                         .at("delta");
                 CHECK(torch::allclose(again.tensor, offline.narrow(-1, 0, width - h), 0.0,
                                       1e-5 * expected.abs().max().item<double>()));
             }
 }
-
-namespace {
-std::string q(const test::fs::path& p) { return test::shellQuote(p.string()); }
-} // namespace
 
 TEST_CASE("presets/features/delta.json reproduces the delta goldens through the CLI",
           "[nodes][features][golden][cli]") {
@@ -228,10 +224,11 @@ TEST_CASE("presets/features/delta.json reproduces the delta goldens through the 
                 continue;
             INFO(sr << " " << g.name());
             const auto wav = test::goldenDir() / "audio" / ("sine440_1000_" + std::to_string(sr) + ".wav");
-            auto r = test::runAvgraph("run " + q(preset) + " --set delta.order=" + std::to_string(g.order) +
-                                      " --set delta.width=" + std::to_string(g.width) +
-                                      " --set delta.mode=" + (g.nearest ? "nearest" : "interp") +
-                                      " --input " + q(wav) + " --output " + q(out.path()));
+            auto r =
+                test::runAvgraph("run " + test::q(preset) + " --set delta.order=" + std::to_string(g.order) +
+                                 " --set delta.width=" + std::to_string(g.width) +
+                                 " --set delta.mode=" + (g.nearest ? "nearest" : "interp") + " --input " +
+                                 test::q(wav) + " --output " + test::q(out.path()));
             INFO(r.output);
             REQUIRE(r.exit_code == 0);
             auto ours = host::readNpy(out / "delta.npy");
@@ -259,8 +256,8 @@ TEST_CASE("the Table 1 log-mel presets stack log-mel, delta and delta-delta as c
     };
     for (const auto& row : rows) {
         INFO(row.preset);
-        auto r = test::runAvgraph("run " + q(test::sourceDir() / "presets/features" / row.preset) +
-                                  " --input " + q(wav) + " --output " + q(out.path()));
+        auto r = test::runAvgraph("run " + test::q(test::sourceDir() / "presets/features" / row.preset) +
+                                  " --input " + test::q(wav) + " --output " + test::q(out.path()));
         INFO(r.output);
         REQUIRE(r.exit_code == 0);
         auto ours = host::readNpy(out / "features.npy");

@@ -13,6 +13,7 @@
 using namespace avgraph;
 using nlohmann::json;
 namespace fs = std::filesystem;
+using avgraph::test::q;
 
 namespace {
 
@@ -247,10 +248,6 @@ TEST_CASE("features.gammatone power raises the package's values to an exponent",
         CHECK(torch::allclose(cube, amplitude.pow(3), 1e-12, 0.0));
     }
 }
-
-namespace {
-std::string q(const fs::path& p) { return test::shellQuote(p.string()); }
-} // namespace
 
 TEST_CASE("avgraph run with the gammatone presets reproduces the package's goldens",
           "[nodes][features][golden][cli]") {

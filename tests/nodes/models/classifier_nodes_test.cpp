@@ -10,13 +10,6 @@ namespace avgraph::test {
 
 namespace {
 
-int64_t parameterCount(Node& node) {
-    int64_t n = 0;
-    for (const auto& p : node.module()->parameters())
-        n += p.numel();
-    return n;
-}
-
 // Closed forms: a 3x3 convolution without bias from a to b channels has 9ab weights; batch norm
 // 2b (scale and shift; running statistics are buffers); a linear layer ab + b.
 int64_t conv(int64_t a, int64_t b) { return 9 * a * b + 2 * b; }

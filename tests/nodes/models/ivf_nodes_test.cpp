@@ -16,13 +16,6 @@ namespace avgraph::test {
 
 namespace {
 
-Value tensorValue(torch::Tensor t) {
-    Value v;
-    v.tensor = std::move(t);
-    v.kind = Kind::Tensor;
-    return v;
-}
-
 Value indicesValue(torch::Tensor t) {
     Value v;
     v.tensor = std::move(t);
@@ -39,13 +32,6 @@ std::set<std::string> parameterNames(Node& node) {
     for (const auto& p : node.module()->named_parameters())
         names.insert(p.key());
     return names;
-}
-
-int64_t parameterCount(Node& node) {
-    int64_t n = 0;
-    for (const auto& p : node.module()->parameters())
-        n += p.numel();
-    return n;
 }
 
 // Closed forms: a k×k convolution (or transposed convolution) with bias from a to b channels has

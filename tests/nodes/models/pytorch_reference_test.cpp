@@ -17,13 +17,6 @@ const fs::path& referenceDir() { return pythonReferenceDir("pytorch_reference.py
 
 torch::Tensor reference(const std::string& name) { return host::readNpy(referenceDir() / (name + ".npy")); }
 
-Value tensorValue(torch::Tensor t) {
-    Value v;
-    v.tensor = std::move(t);
-    v.kind = Kind::Tensor;
-    return v;
-}
-
 /** float32 forward passes of a few layers: a few ulps of the logits' magnitude. */
 constexpr double kAtol = 1e-5, kRtol = 1e-4;
 

@@ -3,6 +3,7 @@
 // node's embedding; the network stays frozen; bad files and widths are refused at their parameter.
 #include "nodes/models/model_nodes.h"
 
+#include "tests/nodes/image/image_values.h"
 #include "tests/nodes/node_test_support.h"
 
 #include <catch2/catch.hpp>
@@ -13,31 +14,24 @@ namespace avgraph::test {
 
 namespace {
 
-const fs::path& referenceDir() { return pythonReferenceDir("visual_encoder_reference.py"); }
-
-Value imageValue(torch::Tensor t) {
-    Value v;
-    v.tensor = std::move(t);
-    v.kind = Kind::Image;
-    v.axes = {"batch", "channel", "row", "col"};
-    return v;
-}
+const fs::path& encoderReferenceDir() { return pythonReferenceDir("visual_encoder_reference.py"); }
 
 /** float32 through 18 layers of the same ATen kernels: embeddings up to ~7. */
-constexpr double kAtol = 1e-4;
+constexpr double kEmbeddingAtol = 1e-4;
 
 } // namespace
 
 TEST_CASE("models.visual_encoder gives torchvision's embedding of a photo",
           "[models][visual_encoder][pytorch]") {
-    const auto images = host::readNpy(referenceDir() / "images.npy"); // [2, 3, 384, 512], 0..255
-    const auto expected = host::readNpy(referenceDir() / "embedding.npy");
+    const auto images = host::readNpy(encoderReferenceDir() / "images.npy"); // [2, 3, 384, 512], 0..255
+    const auto expected = host::readNpy(encoderReferenceDir() / "embedding.npy");
     REQUIRE(images.sizes() == torch::IntArrayRef{2, 3, 384, 512});
     // The photo and its mirror image must give clearly different embeddings for the test to mean something.
-    REQUIRE((expected[0] - expected[1]).abs().max().item<double>() > 100 * kAtol);
+    REQUIRE((expected[0] - expected[1]).abs().max().item<double>() > 100 * kEmbeddingAtol);
 
-    auto node = makeNode("models.visual_encoder",
-                         {{"path", (referenceDir() / "resnet18.pt").string()}, {"features", 512}}, "video");
+    auto node =
+        makeNode("models.visual_encoder",
+                 {{"path", (encoderReferenceDir() / "resnet18.pt").string()}, {"features", 512}}, "video");
     CHECK(node->module() == nullptr); // frozen: not a trainable node
 
     SECTION("a batch of images") {
@@ -45,7 +39,7 @@ TEST_CASE("models.visual_encoder gives torchvision's embedding of a photo",
         REQUIRE(out.tensor.sizes() == torch::IntArrayRef{2, 512});
         CHECK(out.kind == Kind::Tensor);
         CHECK(out.axes == std::vector<std::string>{"batch", "feature"});
-        auto d = deviation(out.tensor, expected, kAtol, 0.0);
+        auto d = deviation(out.tensor, expected, kEmbeddingAtol, 0.0);
         reportDeviation("resnet18 visual encoder vs torchvision", d);
         CHECK(d.within());
     }
@@ -53,7 +47,7 @@ TEST_CASE("models.visual_encoder gives torchvision's embedding of a photo",
         auto out = node->process({{"in", imageValue(images.unsqueeze(0))}}).at("embedding");
         REQUIRE(out.tensor.sizes() == torch::IntArrayRef{1, 2, 512});
         CHECK(out.axes == std::vector<std::string>{"batch", "frame", "feature"});
-        CHECK(deviation(out.tensor[0], expected, kAtol, 0.0).within());
+        CHECK(deviation(out.tensor[0], expected, kEmbeddingAtol, 0.0).within());
     }
     SECTION("frozen even with autograd on: no graph to the input or the weights") {
         auto x = images.clone().requires_grad_(true);
@@ -61,9 +55,9 @@ TEST_CASE("models.visual_encoder gives torchvision's embedding of a photo",
         CHECK(!out.tensor.requires_grad());
     }
     SECTION("a features width the module does not give is refused at the parameter") {
-        auto wrong =
-            makeNode("models.visual_encoder",
-                     {{"path", (referenceDir() / "resnet18.pt").string()}, {"features", 2048}}, "video");
+        auto wrong = makeNode(
+            "models.visual_encoder",
+            {{"path", (encoderReferenceDir() / "resnet18.pt").string()}, {"features", 2048}}, "video");
         auto e = errorOf([&] { wrong->process({{"in", imageValue(images)}}); });
         CHECK(e.where().pointer == "/nodes/video/params/features");
         CHECK_THAT(e.message(), Catch::Contains("gives 512-d embeddings, not 2048"));

@@ -14,11 +14,6 @@ Value channels(const Value& audio, const std::string& mode, const std::string& i
     return test::makeNode("signal.channels", {{"mode", mode}}, id)->process({{"audio", audio}}).at("audio");
 }
 
-fs::path tauClip() {
-    return test::sharedDir() / "data/formats/tau2019uas/TAU-urban-acoustic-scenes-2019-development/audio/"
-                               "airport-barcelona-0-0-a.wav";
-}
-
 } // namespace
 
 TEST_CASE("signal.channels makes mono, left, right, average and difference channels", "[nodes][signal]") {
@@ -69,7 +64,7 @@ TEST_CASE("signal.channels passes mono through, and says which modes need stereo
 
 TEST_CASE("signal.channels matches sox's remix on a real stereo recording", "[nodes][signal]") {
     // sox remix: "1v0.5,2v0.5" mixes half of each channel, "1,2i" adds the inverted right channel.
-    auto decoded = host::readAudio(tauClip());
+    auto decoded = host::readAudio(test::tauClip());
     REQUIRE(decoded.samples.size(0) == 2);
     Value stereo = test::audioValue(decoded.samples.unsqueeze(0), decoded.sample_rate);
     test::ScratchDir dir;
@@ -80,9 +75,9 @@ TEST_CASE("signal.channels matches sox's remix on a real stereo recording", "[no
              {"average", "1v0.5,2v0.5"}, {"difference", "1,2i"}, {"left", "1"}, {"right", "2"}}) {
         INFO(c.mode);
         auto out = dir / (c.mode + ".wav");
-        auto r =
-            test::runShell("sox " + test::shellQuote(tauClip().string()) + " -D -e floating-point -b 32 " +
-                           test::shellQuote(out.string()) + " remix " + c.remix);
+        auto r = test::runShell("sox " + test::shellQuote(test::tauClip().string()) +
+                                " -D -e floating-point -b 32 " + test::shellQuote(out.string()) + " remix " +
+                                c.remix);
         INFO(r.output);
         REQUIRE(r.exit_code == 0); // sox is installed by scripts/setup
         auto sox = host::readAudio(out).samples;

@@ -36,11 +36,6 @@ torch::Tensor interior(const torch::Tensor& x, int64_t edge) {
     return x.narrow(-1, edge, x.size(-1) - 2 * edge);
 }
 
-fs::path tauClip() {
-    return test::sharedDir() / "data/formats/tau2019uas/TAU-urban-acoustic-scenes-2019-development/audio/"
-                               "airport-barcelona-0-0-a.wav";
-}
-
 } // namespace
 
 TEST_CASE("signal.resample gives the closed form of a resampled sine pair", "[nodes][signal][resample]") {
@@ -104,11 +99,12 @@ TEST_CASE("signal.resample very_high matches sox's rate -v on real clips",
 
     // A real stereo recording, 48 kHz 16-bit, through sox now.
     test::ScratchDir dir;
-    auto r = test::runShell("sox " + test::shellQuote(tauClip().string()) + " -D -e floating-point -b 32 " +
-                            test::shellQuote((dir / "tau16k.wav").string()) + " rate -v 16000");
+    auto r =
+        test::runShell("sox " + test::shellQuote(test::tauClip().string()) + " -D -e floating-point -b 32 " +
+                       test::shellQuote((dir / "tau16k.wav").string()) + " rate -v 16000");
     INFO(r.output);
     REQUIRE(r.exit_code == 0); // sox is installed by scripts/setup
-    auto decoded = host::readAudio(tauClip());
+    auto decoded = host::readAudio(test::tauClip());
     REQUIRE(decoded.samples.size(0) == 2);
     Value out =
         resample(test::audioValue(decoded.samples.unsqueeze(0), decoded.sample_rate), 16000, "very_high");

@@ -14,7 +14,9 @@ using nlohmann::json;
 namespace {
 
 /** A 16 kHz spectrum, hop 224 unless given. */
-Value spectrum(torch::Tensor t, int64_t hop = 224) { return test::spectrumValue(std::move(t), 16000.0, hop); }
+Value patchInput(torch::Tensor t, int64_t hop = 224) {
+    return test::spectrumValue(std::move(t), 16000.0, hop);
+}
 
 Value patch(const Value& in, const json& params, const std::string& id = "patch") {
     return test::makeNode("tensor.patch", params, id)->process({{"in", in}}).at("out");
@@ -25,7 +27,7 @@ Value patch(const Value& in, const json& params, const std::string& id = "patch"
 TEST_CASE("tensor.patch cuts Pham et al.'s ten 50%-overlapping 128-frame patches", "[nodes][tensor]") {
     // 2 clips, 6 channels (both channels, with deltas), 128 bins, 704 frames.
     auto x = torch::randn({2, 6, 128, 704});
-    Value out = patch(spectrum(x), {{"length", 128}, {"hop", 64}});
+    Value out = patch(patchInput(x), {{"length", 128}, {"hop", 64}});
     REQUIRE(out.tensor.sizes() == torch::IntArrayRef({2, 10, 6, 128, 128}));
     for (int64_t p = 0; p < 10; ++p)
         CHECK(torch::equal(out.tensor.select(1, p), x.narrow(-1, p * 64, 128)));
@@ -54,7 +56,7 @@ TEST_CASE("tensor.patch drops or pads the frames after the last whole patch", "[
     };
     for (const auto& c : cases) {
         INFO(c.length << " " << c.hop << " " << c.padding);
-        Value out = patch(spectrum(x),
+        Value out = patch(patchInput(x),
                           {{"length", c.length}, {"hop", c.hop}, {"padding", c.padding}, {"pad_value", P}});
         std::vector<torch::Tensor> rows;
         for (const auto& p : c.patches)
@@ -62,7 +64,7 @@ TEST_CASE("tensor.patch drops or pads the frames after the last whole patch", "[
         CHECK(torch::equal(out.tensor, torch::stack(rows, 1)));
     }
     try {
-        patch(spectrum(x), {{"length", 12}, {"hop", 4}}, "cut");
+        patch(patchInput(x), {{"length", 12}, {"hop", 4}}, "cut");
         FAIL("a clip shorter than a patch was cut with padding 'drop'");
     } catch (const Error& e) {
         CHECK(e.where().node == "cut");
@@ -70,7 +72,7 @@ TEST_CASE("tensor.patch drops or pads the frames after the last whole patch", "[
                                  Catch::Contains("10 frames, fewer than one patch") &&
                                  Catch::Contains("\"padding\": \"pad\""));
     }
-    CHECK_THROWS_WITH(patch(spectrum(torch::zeros({4, 10})), {{"length", 2}}),
+    CHECK_THROWS_WITH(patch(patchInput(torch::zeros({4, 10})), {{"length", 2}}),
                       Catch::Contains("[batch, ..., bin, frame]"));
     CHECK_THROWS_WITH(test::makeNode("tensor.patch", {{"length", 0}}), Catch::Contains("parameter 'length'"));
     CHECK_THROWS_WITH(test::makeNode("tensor.patch", {{"padding", "zeros"}}),
@@ -87,14 +89,14 @@ TEST_CASE("tensor.patch streams the offline patches once their last frame arrive
     for (const auto& c : std::vector<Case>{{32, 16}, {32, 32}, {8, 20}, {1, 1}, {100, 7}}) {
         INFO(c.length << " " << c.hop);
         auto node = test::makeNode("tensor.patch", {{"length", c.length}, {"hop", c.hop}});
-        auto offline = node->process({{"in", spectrum(x)}}).at("out").tensor;
+        auto offline = node->process({{"in", patchInput(x)}}).at("out").tensor;
         node->prepareStream({16000.0, 1, 4096});
         std::mt19937 rng(seed++);
         std::uniform_int_distribution<int64_t> size(0, 40);
         std::vector<torch::Tensor> parts;
         for (int64_t at = 0; at < 300;) {
             const int64_t len = std::min(size(rng), 300 - at);
-            Value out = node->processBlock({{"in", spectrum(x.narrow(-1, at, len))}}).at("out");
+            Value out = node->processBlock({{"in", patchInput(x.narrow(-1, at, len))}}).at("out");
             at += len;
             // Every patch whose last frame has arrived, and no other.
             int64_t released = 0;
