@@ -38,7 +38,7 @@ struct DecodedAudio {
  * FFmpeg instead (io/media/media_file.h, readMediaAudio: its best audio stream, at its own rate, as
  * float); `format` is then "FFMPEG/<container>/<codec>", e.g. "FFMPEG/mov,mp4,m4a,3gp,3g2,mj2/aac".
  *
- * @throws std::runtime_error whose message starts with the path when the path is missing or a folder,
+ * @throws avgraph::Error (a std::runtime_error) whose message starts with the path when the path is missing or a folder,
  *         the file cannot be opened by libsndfile nor FFmpeg (both reasons are included), it contains no
  *         audio frames, it yields fewer frames than its header announces (truncated or damaged; for a WAV,
  *         its data chunk's size counts, which libsndfile would quietly trim to what is there), or an Ogg

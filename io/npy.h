@@ -25,7 +25,7 @@ namespace avgraph::host {
  * sees a half-written array, even if the process dies mid-write (it is not fsync'ed, so a power cut may
  * still lose it).
  *
- * @throws std::runtime_error naming the file for an unsupported dtype (complex, int8, int16, ...) or
+ * @throws avgraph::Error (a std::runtime_error) naming the file for an unsupported dtype (complex, int8, int16, ...) or
  *         an I/O failure.
  */
 void writeNpy(const std::filesystem::path& file, const torch::Tensor& tensor);
@@ -46,7 +46,7 @@ std::string npyHeader(const std::string& descr, torch::IntArrayRef shape);
  * precision), `<i8` (int64), `<i4` (int32), `|u1` (uint8), `|b1` (bool). Shapes may be 0-D or have zero
  * extents. Bytes after the array's data are ignored, as numpy does.
  *
- * @throws std::runtime_error whose message starts with the path for a missing file, bad magic, a
+ * @throws avgraph::Error (a std::runtime_error) whose message starts with the path for a missing file, bad magic, a
  *         malformed header, `fortran_order: True`, an unsupported dtype (big-endian, structured,
  *         object, ...), or data shorter than the shape requires.
  */

@@ -8,7 +8,7 @@
 //     auto video = avgraph::host::readVideoFrames("clip.mp4", 4, 128, 128);  // 4 frames a second
 //     auto sound = avgraph::host::readMediaAudio("clip.mp4");          // [channels, samples] float32
 //
-// Errors are std::runtime_error whose message starts with the path and carries FFmpeg's own reason
+// Errors are avgraph::Error (a std::runtime_error) whose message starts with the path and carries FFmpeg's own reason
 // (av_strerror), like io/audio_file.h's.
 
 #include <torch/types.h>
