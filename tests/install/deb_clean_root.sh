@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Debian package on a clean Debian 12: cpack -G DEB, a fresh bookworm root made with debootstrap,
 # `apt-get install ./avgraph_*.deb` inside it (apt resolves the dependencies dpkg-shlibdeps wrote), then
-# the installed avgraph classifies the shipped example clip. Needs root, the Debian mirror and ~2 GB,
+# the installed avgraph classifies the shipped example clip; then python3-avgraph_*.deb, and the system
+# interpreter imports avgraph and classifies it too. Needs root, the Debian mirror and ~2 GB,
 # so it runs only when AVGRAPH_TEST_DEB_ROOT=1; otherwise it reports itself skipped (exit 77).
 # Usage: deb_clean_root.sh BUILD_DIR WORK_DIR
 set -euo pipefail
@@ -40,4 +41,20 @@ out=$(chroot "$root" avgraph run /usr/share/avgraph/presets/scene/esc10-logmel-c
         --input /usr/share/avgraph/examples/audio/rain-5-188655-A.ogg --output /tmp/example)
 echo "$out"
 grep -q "Rain 0\.7" <<<"$out" || fail "the packaged avgraph did not hear rain"
+python=$(ls "$work/debs"/python3-avgraph_*.deb 2>/dev/null || true)
+if [ -n "$python" ]; then
+  # The Python package from its own .deb: the system interpreter imports it with no PYTHONPATH.
+  cp "$python" "$root/tmp/"
+  chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "/tmp/$(basename "$python")" >"$work/apt-python.log" || { tail -30 "$work/apt-python.log"; fail "apt-get install of $(basename "$python") failed"; }
+  py=$(chroot "$root" python3 -c '
+import numpy as np, avgraph
+out = avgraph.Graph("/usr/share/avgraph/presets/scene/esc10-logmel-cnn.json").run(
+    "/usr/share/avgraph/examples/audio/rain-5-188655-A.ogg")
+p = out["probabilities"]
+print(avgraph.__file__, out.meta["probabilities"]["class_names"][int(np.argmax(p))], round(float(p.max()), 1))')
+  echo "$py"
+  [ "$py" = "/usr/lib/python3/dist-packages/avgraph/__init__.py Rain 0.7" ] \
+    || fail "the packaged Python avgraph did not hear rain: $py"
+fi
 echo "deb_clean_root: $(basename "$runtime") installed on a clean Debian 12 root and ran"

@@ -4,7 +4,8 @@
 #   2. the example node library and the embedding example, copied out of P/share/avgraph/examples,
 #      configured and built out of tree against P with find_package(avgraph), nothing of the source tree;
 #   3. the embedding program run on the shipped example clip: the trained model must hear rain;
-#   4. the installed CLI runs the same preset, and loads the node library built in 2.
+#   4. the installed CLI runs the same preset, and loads the node library built in 2;
+#   5. the installed Python package runs it too, with the installed libraries.
 # Usage: install_package.sh BUILD_DIR WORK_DIR
 set -euo pipefail
 build=$(realpath "$1")
@@ -49,6 +50,22 @@ grep -q '^probabilities \[probabilities\] \[1, 10\]  Rain 0\.7' <<<"$out" \
 
 "$prefix/bin/avgraph" run "$preset" --input "$clip" --output "$work/run" >"$work/run.log"
 grep -q "Rain 0\.7" "$work/run.log" || { cat "$work/run.log"; fail "the installed avgraph run did not hear rain"; }
+
+# The Python package, installed for the interpreter under the prefix, resolves the installed libraries.
+if [ -e "$build/python/avgraph/__init__.py" ]; then
+  site=$(/usr/bin/python3 -c 'import sys; print(f"lib/python{sys.version_info[0]}.{sys.version_info[1]}/dist-packages")')
+  [ -e "$prefix/$site/avgraph/__init__.py" ] || fail "cmake --install did not put the Python package in $prefix/$site"
+  py=$(cd "$work" && PYTHONPATH="$prefix/$site" /usr/bin/python3 -c '
+import sys, numpy as np, avgraph
+assert avgraph.__file__.startswith(sys.argv[1]), avgraph.__file__
+out = avgraph.Graph(sys.argv[2]).run(sys.argv[3])
+p = out["probabilities"]
+print(out.meta["probabilities"]["class_names"][int(np.argmax(p))], round(float(p.max()), 1))
+' "$prefix" "$preset" "$clip") || fail "the installed Python package failed: $py"
+  [ "$py" = "Rain 0.7" ] || fail "the installed Python package did not hear rain: $py"
+  ldd "$prefix/$site"/avgraph/_avgraph*.so | grep -F libavgraph_engine.so | grep -qF "$prefix/lib/" \
+    || fail "the installed Python module does not load $prefix/lib/libavgraph_engine.so"
+fi
 
 nodes=$("$prefix/bin/avgraph" --nodes "$work/node_library/libavgraph_example_nodes.so" nodes example.gain)
 grep -q "example.gain" <<<"$nodes" || fail "the installed avgraph did not load the node library: $nodes"

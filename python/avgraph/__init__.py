@@ -1,0 +1,137 @@
+"""avgraph from Python: run presets on numpy arrays or files, and librosa-compatible features.
+
+    import avgraph
+    g = avgraph.Graph("presets/scene/esc10-logmel-cnn.json")
+    out = g.run("examples/audio/rain-5-188655-A.ogg")
+    out["probabilities"], out.meta["probabilities"]["class_names"]
+
+    y, sr = avgraph.load("clip.ogg")                        # like librosa.load: 22050 Hz, mono
+    S = avgraph.feature.melspectrogram(y=y, sr=sr)           # like librosa.feature.melspectrogram
+
+Every avgraph error is an ``avgraph.Error`` (a ``ValueError``) whose message names the file, the JSON
+pointer and the node. Graphs run without the GIL, so Python threads run graphs at the same time.
+See docs/python.md.
+"""
+
+import json as _json
+import os as _os
+
+import numpy as _np
+
+from . import _avgraph
+from ._avgraph import Error
+
+__all__ = [
+    "Error", "Graph", "Outputs", "Stream", "nodes", "set_num_threads", "load", "stft", "power_to_db", "cqt", "pseudo_cqt", "feature",
+]
+
+
+class Outputs(dict):
+    """A graph's outputs by name (numpy arrays, in the layouts ``avgraph run`` writes), with ``meta``:
+    for each output its kind, sample rate, hop, axes and class names."""
+
+    def __init__(self, arrays, meta):
+        super().__init__(arrays)
+        self.meta = meta
+
+
+class Graph:
+    """A preset built into a graph, ready to run.
+
+    ``preset``: a preset file, or a preset as a dict. ``set``: parameter overrides as
+    ``{"node.param": value}`` (``avgraph run --set``). ``device``: "cpu", "cuda", "cuda:N" or "auto"
+    for nodes whose preset names none. ``threads``: LibTorch's intra-op threads, for the whole process
+    as ``set_num_threads`` (None: leave them; one per core unless set).
+    """
+
+    def __init__(self, preset, set=None, device="cpu", threads=None):
+        overrides = []
+        for key, value in (set or {}).items():
+            overrides.append(f"{key}={_json.dumps(value)}")
+        if isinstance(preset, dict):
+            self._handle = _avgraph.GraphHandle(_json.dumps(preset), True, _os.path.join(_os.getcwd(), "<dict>"),
+                                                overrides, device, threads or 0)
+        else:
+            self._handle = _avgraph.GraphHandle(_os.fspath(preset), False, "", overrides, device, threads or 0)
+
+    @property
+    def inputs(self):
+        """The graph inputs: name, kind and the sample rate audio is resampled to (None: its own)."""
+        return self._handle.inputs()
+
+    @property
+    def outputs(self):
+        """The names of the preset's outputs."""
+        return self._handle.outputs()
+
+    def run(self, x, sample_rate=None):
+        """Runs the graph once and returns its ``Outputs``.
+
+        ``x``: a file path, audio samples as a numpy array (mono ``[n]``, or ``[channels, n]``;
+        ``[n, channels]`` is recognised too) for a one-input preset, or a dict of those by input name.
+        ``sample_rate``: the rate of arrays (needed unless the preset's input declares one; arrays at
+        another rate than the input's are resampled with libsoxr).
+        """
+        if not isinstance(x, dict):
+            names = [i["name"] for i in self.inputs]
+            if len(names) != 1:
+                raise Error(f"this preset has inputs {', '.join(names)}: pass a dict by input name")
+            x = {names[0]: x}
+        arrays, meta = self._handle.run(x, float(sample_rate or 0.0))
+        return Outputs(arrays, meta)
+
+    def stream(self, sample_rate, channels=1, max_block=4096):
+        """Prepares the graph to run block by block (every node must stream) and returns a ``Stream``."""
+        self._handle.prepare_stream(float(sample_rate), int(channels), int(max_block))
+        return Stream(self._handle)
+
+
+class Stream:
+    """A graph running block by block over one signal: ``process_block`` returns what each output can
+    produce so far (frames along the last axis), ``finish`` the rest once the signal has ended."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    @property
+    def latency(self):
+        """Samples between a block's input and the output frames it completes."""
+        return self._handle.latency()
+
+    def process_block(self, block):
+        arrays, meta = self._handle.process_block(block, False)
+        return Outputs(arrays, meta)
+
+    def finish(self, block=None):
+        arrays, meta = self._handle.process_block(block, True)
+        return Outputs(arrays, meta)
+
+
+def set_num_threads(threads):
+    """LibTorch's intra-op threads for every graph of the process (0: one per core), as
+    ``torch.set_num_threads``; ``Graph(threads=...)`` sets the same."""
+    _avgraph.set_num_threads(int(threads))
+
+
+def nodes():
+    """The node types avgraph knows, as ``avgraph nodes`` lists them: for each its type, summary, doc,
+    whether it streams or trains, its input and output ports and its parameters with their defaults."""
+    return _json.loads(_avgraph.nodes_json())
+
+
+def load(path, *, sr=22050, mono=True, offset=0.0, duration=None, dtype=_np.float32):
+    """Like ``librosa.load``: the file's samples as float32 and the sample rate, resampled to ``sr``
+    with libsoxr at high quality (librosa's default ``soxr_hq``); ``sr=None`` keeps the file's rate.
+    ``mono`` averages the channels; otherwise the result is ``[channels, n]`` (mono files stay 1-D)."""
+    samples, rate = _avgraph.load(_os.fspath(path), float(sr or 0.0))
+    if offset or duration is not None:
+        start = int(round(offset * rate))
+        stop = None if duration is None else start + int(round(duration * rate))
+        samples = samples[:, start:stop]
+    if mono or samples.shape[0] == 1:
+        samples = samples.mean(axis=0) if samples.shape[0] > 1 else samples[0]
+    return _np.ascontiguousarray(samples, dtype=dtype), (int(rate) if float(rate).is_integer() else rate)
+
+
+from ._features import cqt, power_to_db, pseudo_cqt, stft  # noqa: E402
+from . import feature  # noqa: E402
