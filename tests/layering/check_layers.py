@@ -11,6 +11,7 @@ Each layer may include only its own headers and those of the layers below it:
                                      engine, nodes, io, datasets
     cli       the rest of host/      every layer
     plugin    plugins/               engine, nodes, io (no datasets, training or CLI)
+    python    python/                engine, nodes, io (no datasets, training or CLI)
     examples  node_library: engine; embed: engine, nodes, io
 
 A binary given with --binary must define none of the functions that the static libraries given with
@@ -27,6 +28,7 @@ LAYERS = ["engine", "nodes", "io", "datasets", "training", "cli"]
 BELOW = {layer: set(LAYERS[: i + 1]) for i, layer in enumerate(LAYERS)}
 ALLOWED = dict(BELOW)
 ALLOWED["plugin"] = {"engine", "nodes", "io", "plugin"}
+ALLOWED["python"] = {"engine", "nodes", "io", "python"}
 ALLOWED["example.node_library"] = {"engine"}
 ALLOWED["example.embed"] = {"engine", "nodes", "io"}
 
@@ -46,6 +48,7 @@ def layer_of(path: str):
         ("host/progress_bar.", "training"),
         ("host/", "cli"),
         ("plugins/", "plugin"),
+        ("python/", "python"),
         ("examples/node_library/", "example.node_library"),
         ("examples/embed/", "example.embed"),
     ]:
@@ -56,7 +59,7 @@ def layer_of(path: str):
 
 def include_breaches(root: pathlib.Path):
     breaches = []
-    for top in ["graph", "nodes", "io", "host", "plugins", "examples"]:
+    for top in ["graph", "nodes", "io", "host", "plugins", "python", "examples"]:
         for file in sorted((root / top).rglob("*")):
             if file.suffix not in {".h", ".hpp", ".cpp", ".mm"}:
                 continue
