@@ -12,13 +12,13 @@
 
 namespace avgraph::host {
 
-int cliMain(int argc, char** argv) {
-    configureAllocator();
-    CLI::App app{"avgraph: acoustic scene classification as a graph of LibTorch nodes"};
+namespace {
+
+/** The app with every subcommand; `global` must outlive it (the commands keep a reference). */
+void addCommands(CLI::App& app, GlobalOptions& global) {
     app.set_version_flag("--version", AVGRAPH_VERSION);
     app.require_subcommand(1);
     app.fallthrough(); // --nodes may come after the subcommand
-    GlobalOptions global;
     app.add_option("--nodes", global.node_libraries,
                    "Load a node library (.so) before anything else; repeatable")
         ->check(CLI::ExistingFile);
@@ -32,6 +32,17 @@ int cliMain(int argc, char** argv) {
     addEvalCommand(app, global);
     addTrainCommand(app, global);
     addAblateCommand(app, global);
+}
+
+constexpr const char* kAbout = "avgraph: acoustic scene classification as a graph of LibTorch nodes";
+
+} // namespace
+
+int cliMain(int argc, char** argv) {
+    configureAllocator();
+    CLI::App app{kAbout};
+    GlobalOptions global;
+    addCommands(app, global);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -45,6 +56,14 @@ int cliMain(int argc, char** argv) {
         return 1;
     }
     return 0;
+}
+
+void runCommand(const std::vector<std::string>& arguments) {
+    CLI::App app{kAbout};
+    GlobalOptions global;
+    addCommands(app, global);
+    std::vector<std::string> reversed(arguments.rbegin(), arguments.rend()); // CLI11 takes them last first
+    app.parse(reversed);
 }
 
 } // namespace avgraph::host

@@ -22,7 +22,7 @@ from . import _avgraph
 from ._avgraph import Error
 
 __all__ = [
-    "Error", "Graph", "Outputs", "Stream", "nodes", "set_num_threads", "load", "stft", "power_to_db", "cqt", "pseudo_cqt", "feature",
+    "Error", "Graph", "Outputs", "Stream", "nodes", "set_num_threads", "train", "evaluate", "load", "stft", "power_to_db", "cqt", "pseudo_cqt", "feature",
 ]
 
 
@@ -105,6 +105,63 @@ class Stream:
     def finish(self, block=None):
         arrays, meta = self._handle.process_block(block, True)
         return Outputs(arrays, meta)
+
+
+def _command(name, positional, set, options):
+    """Runs `avgraph NAME` in this process with keyword options as its flags: ``fold=5`` is
+    ``--fold 5``, ``av_data=...`` ``--av-data ...``, ``resume=True`` ``--resume``, ``plots=False``
+    ``--no-plots``."""
+    from . import _avgraph_cli
+    arguments = [name, *(_os.fspath(p) for p in positional)]
+    for key, value in (set or {}).items():
+        arguments += ["--set", f"{key}={_json.dumps(value)}"]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None or (value is True and key in ("plots", "eval")):  # on by default
+            continue
+        if value is True:
+            arguments.append(flag)
+        elif value is False:
+            arguments.append("--no-" + key.replace("_", "-"))
+        else:
+            arguments += [flag, _os.fspath(value) if hasattr(value, "__fspath__") else str(value)]
+    _avgraph_cli.run(arguments)
+
+
+def _read_metrics(path):
+    with open(path) as f:
+        return _json.load(f)
+
+
+def train(preset, data, out, *, fold=None, epochs=None, seed=None, resume=None, set=None, device=None,
+          threads=None, plots=None, eval=None, **options):
+    """``avgraph train``: fits the preset's trainable nodes on a dataset fold and scores the fold's test
+    split, writing the run folder ``out`` (log.jsonl, checkpoint.pt, weights.pt, eval/). Returns the
+    test split's metrics (``eval/metrics.json``), or with ``fold="all"`` a dict of them by fold; None
+    with ``eval=False``. Other options as the command's (``format``, ``av_data``, ``images``,
+    ``stage_dir``, ``segment``, ``plot_format``), docs/training.md."""
+    _command("train", [preset], set, dict(data=data, out=out, fold=fold, epochs=epochs, seed=seed, resume=resume,
+                                          device=device, threads=threads, plots=plots, eval=eval, **options))
+    if eval is False:
+        return None
+    out = _os.fspath(out)
+    if str(fold) == "all":
+        folds = {}
+        for name in sorted(_os.listdir(out)):
+            metrics = _os.path.join(out, name, "eval", "metrics.json")
+            if name.startswith("fold") and _os.path.exists(metrics):
+                folds[int(name[4:])] = _read_metrics(metrics)
+        return folds
+    return _read_metrics(_os.path.join(out, "eval", "metrics.json"))
+
+
+def evaluate(preset, data, out, *, fold=None, weights=None, batch=None, set=None, device=None, threads=None,
+             plots=None, **options):
+    """``avgraph eval``: scores a classifier preset on a dataset's test split, writing ``out``
+    (metrics.json, report.md, predictions.csv, plots), and returns the metrics (docs/evaluation.md)."""
+    _command("eval", [preset], set, dict(data=data, out=out, fold=fold, weights=weights, batch=batch, device=device,
+                                         threads=threads, plots=plots, **options))
+    return _read_metrics(_os.path.join(_os.fspath(out), "metrics.json"))
 
 
 def set_num_threads(threads):

@@ -11,7 +11,9 @@ Each layer may include only its own headers and those of the layers below it:
                                      engine, nodes, io, datasets
     cli       the rest of host/      every layer
     plugin    plugins/               engine, nodes, io (no datasets, training or CLI)
-    python    python/                engine, nodes, io (no datasets, training or CLI)
+    python    python/                engine, nodes, io (no datasets, training or CLI); but
+                                     python/cli_module.cpp, the commands for avgraph.train and
+                                     avgraph.evaluate, is of the cli layer (a module of its own)
     examples  node_library: engine; embed: engine, nodes, io
 
 A binary given with --binary must define none of the functions that the static libraries given with
@@ -48,6 +50,7 @@ def layer_of(path: str):
         ("host/progress_bar.", "training"),
         ("host/", "cli"),
         ("plugins/", "plugin"),
+        ("python/cli_module.", "cli"),  # avgraph.train and evaluate: the commands themselves
         ("python/", "python"),
         ("examples/node_library/", "example.node_library"),
         ("examples/embed/", "example.embed"),
