@@ -120,3 +120,36 @@ def test_nodes_lists_the_reference_of_avgraph_nodes(source, binary):
     params = {p["name"]: p for p in logmel["params"]}
     assert params["n_mels"]["default"] == 128 and params["top_db"]["default"] == 80.0
     assert [p["name"] for p in logmel["inputs"]] == ["audio"]
+
+
+def test_arrays_pass_to_the_engine_and_back_without_a_copy():
+    # signal.channels hands the left channel on as a view of its input, and mono audio unchanged: the
+    # output array is then the caller's memory, which only holds when neither way copied.
+    for mode, y, expected in [("left", np.random.rand(2, 1000).astype(np.float32), lambda y: y[0]),
+                              ("mono", np.random.rand(1000).astype(np.float32), lambda y: y)]:
+        graph = avgraph.Graph({"avgraph": 1, "nodes": {"ch": {"type": "signal.channels", "params": {"mode": mode}}},
+                               "edges": [["audio", "ch"]], "outputs": {"out": "ch"}})
+        out = graph.run(y, sample_rate=16000)["out"]
+        assert np.shares_memory(out, y)
+        np.testing.assert_array_equal(out, expected(y))
+        del graph, y  # the output keeps the memory alive on its own
+        assert np.isfinite(out).all()
+
+
+def test_a_running_graph_lets_other_python_threads_run(source):
+    import threading
+    import time
+    graph = avgraph.Graph(source / "presets/scene/esc10-logmel-cnn.json", threads=1)
+    y = (np.random.default_rng(1).standard_normal(16000 * 60) * 0.1).astype(np.float32)
+    started = time.perf_counter()
+    graph.run(y, sample_rate=16000)
+    alone = time.perf_counter() - started
+    worker = threading.Thread(target=graph.run, args=(y,), kwargs={"sample_rate": 16000})
+    last, longest_gap = time.perf_counter(), 0.0
+    worker.start()  # may already wait here for a worker that holds the GIL
+    while worker.is_alive():  # this thread runs Python the whole time, unless the GIL is held
+        now = time.perf_counter()
+        longest_gap, last = max(longest_gap, now - last), now
+    longest_gap = max(longest_gap, time.perf_counter() - last)  # a wait that ended with the run
+    worker.join()
+    assert longest_gap < alone / 2, f"this thread stood still {longest_gap:.3f} s of a {alone:.3f} s run"
