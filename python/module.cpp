@@ -92,7 +92,7 @@ torch::Tensor audioTensor(const py::handle& object, const std::string& what) {
         throw Error({}, what + ": the array holds no samples");
     // One pass without a temporary: a NaN or Inf makes the sum non-finite (so may a huge finite signal,
     // which the exact check below then lets through).
-    if (!std::isfinite(t.sum(torch::kDouble).item<double>())) {
+    if (!std::isfinite(t.sum().item<float>())) {
         auto bad = torch::logical_not(torch::isfinite(t));
         if (!bad.any().item<bool>())
             return t.unsqueeze(0);
