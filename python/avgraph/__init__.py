@@ -22,7 +22,8 @@ from . import _avgraph
 from ._avgraph import Error
 
 __all__ = [
-    "Error", "Graph", "Outputs", "Stream", "nodes", "set_num_threads", "train", "evaluate", "load", "stft", "power_to_db", "cqt", "pseudo_cqt", "feature",
+    "Error", "Graph", "Outputs", "Stream", "nodes", "set_num_threads", "train", "evaluate",
+    "load", "stft", "power_to_db", "cqt", "pseudo_cqt", "feature",
 ]
 
 
