@@ -5,6 +5,7 @@
 #include "graph/error.h"
 #include "graph/executor.h"
 #include "graph/graph.h"
+#include "graph/message_text.h"
 #include "graph/node_spec.h"
 #include "graph/plan.h"
 #include "graph/preset.h"
@@ -69,8 +70,9 @@ torch::Tensor tensorOf(const py::handle& object, const std::string& what) {
 }
 
 /**
- * Audio samples as a graph input [1, channels, samples]: mono [n], or 2-D channels first ([channels, n],
- * librosa's layout) or channels last ([n, channels], soundfile's), told apart by which axis is short.
+ * Audio samples as [channels, samples], as io's audioValue takes them: mono [n], or 2-D channels first
+ * ([channels, n], librosa's layout) or channels last ([n, channels], soundfile's), told apart by which axis
+ * is short.
  */
 torch::Tensor audioTensor(const py::handle& object, const std::string& what) {
     torch::Tensor t = tensorOf(object, what);
@@ -91,16 +93,15 @@ torch::Tensor audioTensor(const py::handle& object, const std::string& what) {
     if (t.size(1) == 0)
         throw Error({}, what + ": the array holds no samples");
     // One pass without a temporary: a NaN or Inf makes the sum non-finite (so may a huge finite signal,
-    // which the exact check below then lets through).
-    if (!std::isfinite(t.sum().item<float>())) {
-        auto bad = torch::logical_not(torch::isfinite(t));
-        if (!bad.any().item<bool>())
-            return t.unsqueeze(0);
-        const auto first = bad.nonzero()[0];
-        throw Error({}, what + ": sample " + std::to_string(first[1].item<int64_t>()) + " of channel " +
-                            std::to_string(first[0].item<int64_t>()) + " is not finite (NaN or Inf)");
-    }
-    return t.unsqueeze(0);
+    // which the exact check then lets through).
+    if (std::isfinite(t.sum().item<float>()))
+        return t;
+    auto bad = torch::logical_not(torch::isfinite(t));
+    if (!bad.any().item<bool>())
+        return t;
+    const auto first = bad.nonzero()[0];
+    throw Error({}, what + ": sample " + std::to_string(first[1].item<int64_t>()) + " of channel " +
+                        std::to_string(first[0].item<int64_t>()) + " is not finite (NaN or Inf)");
 }
 
 /** A tensor as a numpy array sharing its memory (the array keeps the tensor alive). */
@@ -209,11 +210,11 @@ public:
         std::map<std::string, Value> blocks;
         const auto& input = preset_->inputs().at(0);
         torch::Tensor samples =
-            last && block.is_none() ? torch::zeros({1, stream_channels_, 0}) : audioTensor(block, "block");
-        if (samples.size(1) != stream_channels_)
+            last && block.is_none() ? torch::zeros({stream_channels_, 0}) : audioTensor(block, "block");
+        if (samples.size(0) != stream_channels_)
             throw Error({}, "block: the stream was prepared for " + std::to_string(stream_channels_) +
-                                " channel(s), this block has " + std::to_string(samples.size(1)));
-        blocks[input.name] = host::audioValue(samples.squeeze(0), stream_rate_);
+                                " channel(s), this block has " + std::to_string(samples.size(0)));
+        blocks[input.name] = host::audioValue(samples, stream_rate_);
         std::map<std::string, Value> results;
         {
             py::gil_scoped_release free;
@@ -257,10 +258,10 @@ private:
                                                             "declares no rate for this input)");
             if (input.sample_rate && *input.sample_rate != from) {
                 py::gil_scoped_release free;
-                samples = host::resample(samples.squeeze(0), from, *input.sample_rate).unsqueeze(0);
+                samples = host::resample(samples, from, *input.sample_rate);
                 from = *input.sample_rate;
             }
-            values[input.name] = host::audioValue(samples.squeeze(0), from);
+            values[input.name] = host::audioValue(samples, from);
         }
         for (const auto& [key, value] : given)
             if (!values.count(py::str(key).cast<std::string>()))
@@ -291,10 +292,10 @@ private:
         return v;
     }
     std::string inputNames() const {
-        std::string s;
+        std::vector<std::string> names;
         for (const auto& in : preset_->inputs())
-            s += (s.empty() ? "" : ", ") + in.name;
-        return s;
+            names.push_back(in.name);
+        return joinNames(names);
     }
 
     std::unique_ptr<Preset> preset_;

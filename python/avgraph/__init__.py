@@ -27,6 +27,11 @@ __all__ = [
 ]
 
 
+def _overrides(set):
+    """``{"node.param": value}`` as ``avgraph run --set`` takes them: "node.param=<value as JSON>"."""
+    return [f"{key}={_json.dumps(value)}" for key, value in (set or {}).items()]
+
+
 class Outputs(dict):
     """A graph's outputs by name (numpy arrays, in the layouts ``avgraph run`` writes), with ``meta``:
     for each output its kind, sample rate, hop, axes and class names."""
@@ -46,9 +51,7 @@ class Graph:
     """
 
     def __init__(self, preset, set=None, device="cpu", threads=None):
-        overrides = []
-        for key, value in (set or {}).items():
-            overrides.append(f"{key}={_json.dumps(value)}")
+        overrides = _overrides(set)
         if isinstance(preset, dict):
             self._handle = _avgraph.GraphHandle(_json.dumps(preset), True, _os.path.join(_os.getcwd(), "<dict>"),
                                                 overrides, device, threads or 0)
@@ -114,8 +117,8 @@ def _command(name, positional, set, options):
     ``--no-plots``."""
     from . import _avgraph_cli
     arguments = [name, *(_os.fspath(p) for p in positional)]
-    for key, value in (set or {}).items():
-        arguments += ["--set", f"{key}={_json.dumps(value)}"]
+    for override in _overrides(set):
+        arguments += ["--set", override]
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
         if value is None or (value is True and key in ("plots", "eval")):  # on by default
