@@ -164,20 +164,14 @@ std::map<std::string, Ports> Executor::runPart(const std::map<std::string, Value
             throw std::invalid_argument("Executor::runPart: '" + id + "' is not needed by any output");
         return static_cast<size_t>(s);
     };
-    std::vector<bool> given_vertex(graph_.size(), false);
-    std::vector<char> is_given(steps.size(), 0), active(steps.size(), 0);
-    for (const auto& [id, ports] : given) {
-        const size_t s = stepOfId(id);
-        is_given[s] = 1;
-        given_vertex[steps[s].vertex] = true;
-    }
+    std::vector<bool> is_given(graph_.size(), false); // by vertex
+    for (const auto& [id, ports] : given)
+        is_given[steps[stepOfId(id)].vertex] = true;
     // Walk back from the wanted nodes; given ones end the walk.
     std::vector<size_t> wanted_vertices;
     for (const auto& id : wanted)
         wanted_vertices.push_back(steps[stepOfId(id)].vertex);
-    const auto needed = graph_.ancestors(wanted_vertices, given_vertex);
-    for (size_t s = 0; s < steps.size(); ++s)
-        active[s] = needed[steps[s].vertex];
+    const auto active = graph_.ancestors(wanted_vertices, is_given); // by vertex
 
     std::optional<torch::NoGradGuard> no_grad;
     if (!options.training)
@@ -185,10 +179,11 @@ std::map<std::string, Ports> Executor::runPart(const std::map<std::string, Value
     ReplicaSumScope replicas(options.replica_sum ? &options.replica_sum : currentReplicaSum());
     std::vector<Ports> produced(steps.size());
     for (size_t s = 0; s < steps.size(); ++s) {
-        if (!active[s])
+        const size_t v = steps[s].vertex;
+        if (!active[v])
             continue;
-        const auto& vx = graph_.vertex(steps[s].vertex);
-        if (is_given[s]) {
+        const auto& vx = graph_.vertex(v);
+        if (is_given[v]) {
             produced[s] = given.at(vx.id);
         } else if (vx.is_input) {
             auto it = inputs.find(vx.id);
@@ -197,7 +192,7 @@ std::map<std::string, Ports> Executor::runPart(const std::map<std::string, Value
                             "no value given for graph input '" + vx.id + "'");
             produced[s][""] = it->second;
         } else {
-            produced[s] = graph_.node(steps[s].vertex).process(gather(s, produced));
+            produced[s] = graph_.node(v).process(gather(s, produced));
         }
     }
     std::map<std::string, Ports> out;
