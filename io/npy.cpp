@@ -12,7 +12,6 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 // The data section is copied byte for byte between tensors and files, and .npy files are little-endian.

@@ -5,12 +5,6 @@
 
 #include <torch/serialize/input-archive.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-
-#include <unistd.h>
-
 namespace avgraph::host::training {
 
 namespace fs = std::filesystem;

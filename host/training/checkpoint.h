@@ -24,8 +24,6 @@
 #include <torch/serialize/output-archive.h>
 
 #include <filesystem>
-#include <functional>
-#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>

@@ -19,12 +19,10 @@ extern "C" {
 #include <torch/torch.h>
 
 #include <cmath>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace avgraph::host {
 
