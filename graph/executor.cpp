@@ -23,6 +23,19 @@ Executor::Executor(Graph& graph, Plan plan) : graph_(graph), plan_(std::move(pla
             graph_.node(step.vertex).to(step.device);
 }
 
+PrecisionChoice Executor::setPrecision(const std::string& word, const Location& where) {
+    std::optional<PrecisionChoice> first;
+    for (const auto& step : plan_.steps()) {
+        if (graph_.vertex(step.vertex).is_input || !graph_.node(step.vertex).module())
+            continue;
+        const auto choice = choosePrecision(word, step.device, where);
+        graph_.node(step.vertex).setPrecision(choice.precision);
+        if (!first)
+            first = choice;
+    }
+    return first ? *first : choosePrecision(word, torch::kCPU, where);
+}
+
 void Executor::checkInputs(const std::map<std::string, Value>& inputs) const {
     for (const auto& step : plan_.steps()) {
         const auto& vx = graph_.vertex(step.vertex);

@@ -27,6 +27,7 @@
  */
 #include "graph/graph.h"
 #include "graph/plan.h"
+#include "graph/precision.h"
 
 #include <functional>
 #include <map>
@@ -122,6 +123,14 @@ public:
 
     const Graph& graph() const { return graph_; }
     const Plan& plan() const { return plan_; }
+
+    /**
+     * The precision the graph's networks compute in, from a word of graph/precision.h ("fp32", "bf16",
+     * "fp16", "auto"), chosen for each network node's device. Returns the choice for the first network
+     * (for a graph without one, what the word means on the CPU). Throws an Error at `where` as
+     * choosePrecision does.
+     */
+    PrecisionChoice setPrecision(const std::string& word, const Location& where);
 
 private:
     Ports gather(size_t step, const std::vector<Ports>& produced) const;

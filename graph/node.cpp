@@ -34,8 +34,37 @@ PortInfos Node::prepare(const PortInfos& inputs, PortInfos outputs) {
     return outputs;
 }
 
+namespace {
+/** What follows a network (softmax, fusion, losses, files) sees float32. */
+torch::Tensor backToFloat(torch::Tensor t) {
+    return t.defined() && (t.scalar_type() == torch::kBFloat16 || t.scalar_type() == torch::kHalf)
+               ? t.to(torch::kFloat)
+               : t;
+}
+} // namespace
+
+Ports Node::portsInPrecision(const std::function<Ports()>& body) {
+    if (precision_ == Precision::fp32 || !module())
+        return body();
+    Ports out;
+    {
+        AutocastScope autocast(precision_, device_.type());
+        out = body();
+    }
+    for (auto& [port, value] : out)
+        value.tensor = backToFloat(std::move(value.tensor));
+    return out;
+}
+
+torch::Tensor Node::tensorInPrecision(const std::function<torch::Tensor()>& body) {
+    if (precision_ == Precision::fp32 || !module())
+        return body();
+    AutocastScope autocast(precision_, device_.type());
+    return backToFloat(body());
+}
+
 Ports Node::process(const Ports& inputs) {
-    return guarded("while processing", [&] { return run(inputs); });
+    return guarded("while processing", [&] { return portsInPrecision([&] { return run(inputs); }); });
 }
 
 void Node::prepareStream(const StreamSpec& spec) {
@@ -43,11 +72,13 @@ void Node::prepareStream(const StreamSpec& spec) {
 }
 
 Ports Node::processBlock(const Ports& inputs) {
-    return guarded("while processing a block", [&] { return runBlock(inputs); });
+    return guarded("while processing a block",
+                   [&] { return portsInPrecision([&] { return runBlock(inputs); }); });
 }
 
 Ports Node::finishStream(const Ports& last) {
-    return guarded("while finishing a stream", [&] { return runFinish(last); });
+    return guarded("while finishing a stream",
+                   [&] { return portsInPrecision([&] { return runFinish(last); }); });
 }
 
 void Node::resetStream() { onResetStream(); }
@@ -56,6 +87,7 @@ torch::nn::Module* Node::module() { return trainableModule(); }
 
 void Node::to(const torch::Device& device) {
     guarded("while moving to a device", [&] { moveTo(device); });
+    device_ = device;
 }
 
 void Node::onPrepareStream(const StreamSpec&) {

@@ -34,11 +34,13 @@
 #include "graph/error.h"
 #include "graph/node_spec.h"
 #include "graph/params.h"
+#include "graph/precision.h"
 #include "graph/value.h"
 
 #include <torch/nn/module.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -120,6 +122,18 @@ public:
     torch::nn::Module* module();
     /** Moves parameters and buffers to a device before the node runs there. */
     void to(const torch::Device& device);
+    /**
+     * The precision its network computes in (graph/precision.h): under autocast on the node's device,
+     * with what it outputs cast back to float32. Nodes without a network ignore it.
+     */
+    void setPrecision(Precision precision) { precision_ = precision; }
+    Precision precision() const { return precision_; }
+    /**
+     * body() under the node's precision, as process() runs run(): for parts of its network that are
+     * called directly (a segmented run's shared trunk and head, graph/segments.h).
+     */
+    Ports portsInPrecision(const std::function<Ports()>& body);
+    torch::Tensor tensorInPrecision(const std::function<torch::Tensor()>& body);
 
     /** An Error located at this node. */
     Error error(const std::string& message) const;
@@ -143,6 +157,8 @@ protected:
 private:
     template <typename F> auto guarded(const char* what, F&& body) const -> decltype(body());
     NodeContext context_;
+    Precision precision_ = Precision::fp32;
+    torch::Device device_ = torch::kCPU;
 };
 
 } // namespace avgraph

@@ -155,6 +155,7 @@ SegmentedStream::SegmentedStream(Executor& executor, const SegmentSpec& spec, co
             if (!trunk || trunk->trunkStride() <= 0)
                 continue;
             cut.trunk = trunk;
+            cut.trunk_node = graph.vertex(readers[0].to).node.get();
             cut.trunk_id = graph.vertex(readers[0].to).id;
             cut.stride = trunk->trunkStride();
             cut.margin = (trunk->trunkMargin() + cut.stride - 1) / cut.stride * cut.stride;
@@ -217,7 +218,7 @@ void SegmentedStream::pushTrunk(Cut& cut, const Value& frames, bool final) {
         const int64_t to = final ? cut.input_received : end * s + m;
         Value chunk = cut.input_like.withTensor(cut.input.narrow(-1, from - cut.input_start, to - from));
         chunk.pending_top_db.reset();
-        auto t = cut.trunk->trunk(chunk);
+        auto t = cut.trunk_node->tensorInPrecision([&] { return cut.trunk->trunk(chunk); });
         append(cut.buffer[""], t.narrow(-1, done - from / s, end - done));
         cut.received = end;
     }
@@ -317,7 +318,8 @@ SegmentBatch SegmentedStream::runWindows() {
     std::map<std::string, Ports> given;
     for (const auto& cut : cuts_) {
         if (cut.trunk) { // the head on the windows of trunk frames gives the split node's outputs
-            given[cut.trunk_id] = cut.trunk->head(torch::cat(windows_[cut.id][""], 0), cut.input_like);
+            given[cut.trunk_id] = cut.trunk_node->portsInPrecision(
+                [&] { return cut.trunk->head(torch::cat(windows_[cut.id][""], 0), cut.input_like); });
             continue;
         }
         for (const auto& port : cut.ports) {

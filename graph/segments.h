@@ -129,6 +129,7 @@ private:
         int64_t received = 0;                        ///< frames that have arrived in all
         // A shared trunk (SegmentTrunk): the buffer then holds trunk frames, under the port "".
         SegmentTrunk* trunk = nullptr;
+        Node* trunk_node = nullptr;     ///< the same node, whose precision the trunk and head run in
         std::string trunk_id;           ///< the node split into trunk and head
         int64_t stride = 1, margin = 0; ///< of the trunk, in input frames
         torch::Tensor input;            ///< the cut's frames the next trunk frames need

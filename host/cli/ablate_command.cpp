@@ -44,6 +44,7 @@ struct AblateSettings {
     long long seed = -1;
     int threads = -1; ///< -1: not given, the child's default
     std::string device;
+    std::string precision; ///< empty: each row's own
     std::string av_data;
     std::string images;
     std::vector<std::string> overrides;
@@ -488,6 +489,8 @@ private:
             args.insert(args.end(), {"--threads", std::to_string(settings_.threads)});
         if (!settings_.device.empty())
             args.insert(args.end(), {"--device", settings_.device});
+        if (!settings_.precision.empty())
+            args.insert(args.end(), {"--precision", settings_.precision});
         // Only staged rows take the audio-visual data; they share one stage folder, so the folds (and
         // rows whose stages agree, such as the IVF rows' VQ-VAE) train each stage once.
         if (row.staged) {
@@ -683,6 +686,10 @@ void addAblateCommand(CLI::App& app, const GlobalOptions& global) {
     cmd->add_option("--threads", settings->threads, "Intra-op threads of each training (0: one per core)")
         ->check(CLI::Range(0, 1024));
     cmd->add_option("--device", settings->device, "Passed to `avgraph train`: cpu, cuda, cuda:N or auto");
+    cmd->add_option("--precision", settings->precision,
+                    "Passed to `avgraph train`: fp32, bf16, fp16 or auto (every row's /train/precision)")
+        ->check(CLI::IsMember({"fp32", "bf16", "fp16", "auto"}))
+        ->type_name("WORD");
     cmd->add_option("--av-data", settings->av_data,
                     "Passed to `avgraph train`: the audio-visual data (IVF rows)");
     cmd->add_option("--images", settings->images, "Passed to `avgraph train`: a folder of images (IVF rows)");

@@ -21,12 +21,13 @@ struct GlobalOptions {
     std::vector<std::filesystem::path> node_libraries; ///< --nodes
 };
 
-/** A preset and how to load it: the positional PRESET, --set, --device, --threads. */
+/** A preset and how to load it: the positional PRESET, --set, --device, --threads, --precision. */
 struct GraphOptions {
     std::string preset;
     std::vector<std::string> overrides;
     std::string device;
     int threads = 0;
+    std::string precision; ///< --precision (graph/precision.h); empty: not given (fp32 for inference)
 };
 
 /** A preset loaded, validated and planned. */

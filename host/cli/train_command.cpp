@@ -82,7 +82,11 @@ double stddev(const std::vector<double>& x) {
 class TrainCommand {
 public:
     TrainCommand(const TrainSettings& settings, const GlobalOptions& global)
-        : settings_(settings), global_(global), graph_(settings.graph) {}
+        : settings_(settings), global_(global), graph_(settings.graph) {
+        // --precision is the trained networks' (the train section's "precision"), set through the
+        // classifier configs; the graphs it loads for features and stages compute in float32.
+        graph_.precision.clear();
+    }
 
     void run() {
         // Data-parallel when launched as ranks of a group (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
@@ -118,6 +122,10 @@ public:
                 c.epochs = settings_.epochs;
             if (settings_.seed >= 0)
                 c.seed = static_cast<unsigned>(settings_.seed);
+            if (!settings_.graph.precision.empty()) {
+                c.precision = settings_.graph.precision;
+                c.precision_option = "--precision";
+            }
         }
         for (size_t k = 0; k + 1 < classifiers_.size(); ++k)
             if (classifiers_[k].trainable.empty())

@@ -53,14 +53,21 @@ size_t stepsPerEpoch(size_t clips, size_t batch, size_t min_batch) {
 }
 
 nlohmann::json logRecord(const EpochReport& r) {
-    return {{"epoch", r.epoch},
-            {"train_loss", r.totals.loss()},
-            {"train_accuracy", r.totals.accuracy()},
-            {"val_loss", metrics::logNumber(r.val_loss)},
-            {"val_accuracy", metrics::logNumber(r.val_accuracy)},
-            {"lr", r.totals.lr},
-            {"seconds", r.seconds},
-            {"samples_per_second", r.totals.samplesPerSecond()}};
+    nlohmann::json record = {{"epoch", r.epoch},
+                             {"train_loss", r.totals.loss()},
+                             {"train_accuracy", r.totals.accuracy()},
+                             {"val_loss", metrics::logNumber(r.val_loss)},
+                             {"val_accuracy", metrics::logNumber(r.val_accuracy)},
+                             {"lr", r.totals.lr},
+                             {"seconds", r.seconds},
+                             {"samples_per_second", r.totals.samplesPerSecond()}};
+    if (!r.precision.empty()) {
+        record["precision"] = r.precision;
+        record["precision_reason"] = r.precision_reason;
+    }
+    if (r.loss_scale > 0.0)
+        record["loss_scale"] = r.loss_scale;
+    return record;
 }
 
 void printEpochLine(std::ostream& out, const EpochReport& r, int epochs) {
@@ -76,9 +83,9 @@ void printEpochLine(std::ostream& out, const EpochReport& r, int epochs) {
 
 EpochLoop::EpochLoop(const TrainConfig& config, TrainedPart& part, const BatchMaker& batches,
                      const Collective& collective, torch::optim::Optimizer& optimizer,
-                     std::vector<torch::Tensor> parameters)
+                     std::vector<torch::Tensor> parameters, GradScaler* scaler)
     : config_(config), part_(part), batches_(batches), collective_(collective), optimizer_(optimizer),
-      parameters_(std::move(parameters)) {}
+      parameters_(std::move(parameters)), scaler_(scaler) {}
 
 void EpochLoop::step(const TrainingBatch& batch, const std::vector<std::string>& classes,
                      double epoch_position, EpochTotals& totals) {
@@ -87,12 +94,14 @@ void EpochLoop::step(const TrainingBatch& batch, const std::vector<std::string>&
     for (auto& group : optimizer_.param_groups())
         group.options().set_lr(totals.lr);
     optimizer_.zero_grad();
+    // float32 logits whatever the precision (a network node's output is cast back): the loss is float32.
     auto logits = part_.logits(batch, true, classes);
     auto per = sampleLoss(logits, batch.targets.to(logits.device(), logits.scalar_type()), config_.loss);
     auto loss = per.sum() / static_cast<double>(batch.global_size);
-    loss.backward();
+    (scaler_ ? scaler_->scale(loss) : loss).backward();
     sumGradients(collective_, parameters_);
-    optimizer_.step();
+    if (!scaler_ || scaler_->unscale(parameters_)) // fp16: a step whose gradients overflowed is skipped
+        optimizer_.step();
     totals.step_seconds += secondsSince(start);
     totals.loss_sum += per.detach().sum().item<double>();
     totals.correct += (predictedClass(logits.detach()).cpu() == batch.labels).sum().item<double>();

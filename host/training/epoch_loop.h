@@ -8,12 +8,14 @@
  * step makes its batch (host/training/augmentation.h), sets the scheduled learning rate, runs the
  * trained part forward and backward, sums the gradients over the data-parallel processes and steps
  * the optimizer. The loss of a step is normalised by the global batch, so the summed gradients are
- * those of one process on the whole batch.
+ * those of one process on the whole batch. Under fp16 the loss is scaled (host/training/grad_scaler.h)
+ * and a step whose gradients overflow is skipped.
  */
 #include "host/datasets/dataset.h"
 #include "host/training/augmentation.h"
 #include "host/training/distributed.h"
 #include "host/training/feature_cache.h"
+#include "host/training/grad_scaler.h"
 #include "host/training/train_config.h"
 #include "host/training/trained_part.h"
 
@@ -67,6 +69,9 @@ struct EpochReport {
     std::optional<double> val_loss, val_accuracy; ///< nullopt without validation
     double seconds = 0.0;                         ///< the whole epoch, validation included
     bool stopped = false;                         ///< early stopping ended the run after it
+    std::string precision;                        ///< what the networks computed in, "fp32" ...
+    std::string precision_reason;                 ///< why ("asked", "auto: ...")
+    double loss_scale = 0.0;                      ///< fp16: the loss scale after the epoch; else 0
 };
 
 /** The epoch's log.jsonl record (host/metrics/training_log.h; samples_per_second of the steps alone). */
@@ -77,10 +82,13 @@ void printEpochLine(std::ostream& out, const EpochReport& report, int epochs);
 
 class EpochLoop {
 public:
-    /** `parameters`: the trained part's, as `optimizer` holds them. */
+    /**
+     * `parameters`: the trained part's, as `optimizer` holds them. `scaler`: fp16's loss scaling, or
+     * nullptr (float32 and bf16 need none).
+     */
     EpochLoop(const TrainConfig& config, TrainedPart& part, const BatchMaker& batches,
               const Collective& collective, torch::optim::Optimizer& optimizer,
-              std::vector<torch::Tensor> parameters);
+              std::vector<torch::Tensor> parameters, GradScaler* scaler = nullptr);
 
     /**
      * One epoch over the training clips in `steps` steps, with a progress bar when `progress`;
@@ -106,6 +114,7 @@ private:
     const Collective& collective_;
     torch::optim::Optimizer& optimizer_;
     std::vector<torch::Tensor> parameters_;
+    GradScaler* scaler_;
 };
 
 } // namespace avgraph::host::training

@@ -1,6 +1,7 @@
 #include "host/training/train_config.h"
 
 #include "graph/error.h"
+#include "graph/precision.h"
 
 #include <cctype>
 #include <cmath>
@@ -147,8 +148,9 @@ void readOptimizer(const Section& parent, OptimizerConfig& o, const std::string&
 TrainConfig parseClassifier(const Preset& preset, const nlohmann::json& section, const std::string& pointer,
                             bool staged) {
     TrainConfig c;
-    std::set<std::string> keys{"epochs",     "batch_size", "loss",      "optimizer", "schedule",   "augment",
-                               "validation", "cache",      "trainable", "logits",    "description"};
+    std::set<std::string> keys{"epochs",    "batch_size", "loss",        "optimizer",
+                               "schedule",  "augment",    "validation",  "cache",
+                               "trainable", "logits",     "description", "precision"};
     if (staged)
         keys.insert({"kind", "name"});
     else
@@ -159,6 +161,7 @@ TrainConfig parseClassifier(const Preset& preset, const nlohmann::json& section,
     train.integer("batch_size", c.batch_size, 1, 65536);
     train.choice("loss", c.loss, {"cross_entropy", "kl"});
     train.choice("cache", c.cache, {"memory", "disk", "none"});
+    train.choice("precision", c.precision, {std::begin(kPrecisionWords), std::end(kPrecisionWords)});
     train.strings("trainable", c.trainable);
     train.string("logits", c.logits);
     readOptimizer(train, c.optimizer);

@@ -11,6 +11,7 @@
  *                    "freq_masks": 2, "freq_mask_width": 8, "time_masks": 2, "time_mask_width": 32 },
  *       "validation": { "fraction": 0.1, "patience": 10, "monitor": "val_loss" },
  *       "cache": "memory",                             // memory | disk | none
+ *       "precision": "fp32",                           // bf16 | fp16 | auto (graph/precision.h)
  *       "trainable": ["cnn9"],                         // default: every trainable node
  *       "logits": "cnn9"                               // default: the last trainable node
  *     }
@@ -95,8 +96,15 @@ struct TrainConfig {
     std::string cache = "memory";
     std::vector<std::string> trainable;
     std::string logits;
+    /** fp32 | bf16 | fp16 | auto: what the trained networks compute in (graph/precision.h). */
+    std::string precision = "fp32";
+    /** Where `precision` was set, for errors: empty for the preset's key, else the option ("--precision"). */
+    std::string precision_option;
 
-    /** The settings as JSON, all keys filled in (stored in checkpoints to refuse a changed resume). */
+    /**
+     * The settings as JSON, all keys filled in (stored in checkpoints to refuse a changed resume), but
+     * the precision: a checkpoint records the precision the run resolved it to (host/training/trainer.h).
+     */
     nlohmann::json toJson() const;
 };
 

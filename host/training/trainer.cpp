@@ -37,13 +37,19 @@ struct Trainer::Run {
     std::unique_ptr<torch::optim::Optimizer> optimizer;
     Checkpoint checkpoint;
     EarlyStopping stopping;
+    std::unique_ptr<GradScaler> scaler; ///< fp16 only
     int first_epoch = 1;
     TrainResult result;
 };
 
 Trainer::Trainer(Graph& graph, Executor& executor, TrainConfig config, Collective collective)
     : config_(std::move(config)), collective_(std::move(collective)), part_(graph, executor, config_),
-      batches_(config_, graph.preset()) {}
+      batches_(config_, graph.preset()) {
+    const Location where = config_.precision_option.empty()
+                               ? graph.preset().locate(config_.pointer + "/precision")
+                               : Location{config_.precision_option, "", "", 0, 0};
+    precision_ = executor.setPrecision(config_.precision, where);
+}
 
 size_t Trainer::minBatch() const { return static_cast<size_t>(std::max(2, 2 * collective_.world_size)); }
 
@@ -72,6 +78,10 @@ nlohmann::json Trainer::resumeSettings(const Dataset& ds, const Split& split,
                                {"world_size", collective_.world_size},
                                {"train_clips", split.train.size()},
                                {"validation_clips", split.validation.size()}};
+    // The precision the run resolved (not the word: "auto" may mean another on another machine). Absent
+    // for float32, as in checkpoints written before there was a choice.
+    if (precision_.precision != Precision::fp32)
+        settings["precision"] = precisionName(precision_.precision);
     std::string files;
     for (size_t i : split.train)
         files += ds.clips[i].file + "\n";
@@ -92,6 +102,14 @@ TrainResult Trainer::fit(const Dataset& ds, const Split& split, FeatureCache& ca
     for (size_t k = 0; k < modules.size(); ++k)
         run.checkpoint.addModule(part_.trainable()[k], *modules[k]);
     run.checkpoint.addOptimizer("", *run.optimizer);
+    if (precision_.precision == Precision::fp16) {
+        run.scaler = std::make_unique<GradScaler>();
+        run.checkpoint.addModule("grad_scaler", *run.scaler);
+    }
+    if (run.leader && !precision_.warning.empty())
+        *run.out << "avgraph: warning: " << precision_.warning << "\n";
+    if (run.talk)
+        *run.out << "precision " << precisionName(precision_.precision) << " (" << precision_.reason << ")\n";
     if (const auto resumed = run.folder.start(options.resume, run.checkpoint, run.settings, run.leader)) {
         run.first_epoch = resumed->epoch + 1;
         run.stopping = EarlyStopping(config_.validation, resumed->stopping);
@@ -108,7 +126,7 @@ TrainResult Trainer::fit(const Dataset& ds, const Split& split, FeatureCache& ca
 }
 
 void Trainer::runEpochs(Run& run, const Dataset& ds, const Split& split, FeatureCache& cache) {
-    EpochLoop loop(config_, part_, batches_, collective_, *run.optimizer, run.parameters);
+    EpochLoop loop(config_, part_, batches_, collective_, *run.optimizer, run.parameters, run.scaler.get());
     const size_t steps =
         stepsPerEpoch(split.train.size(), static_cast<size_t>(config_.batch_size), minBatch());
     double train_seconds = 0.0;
@@ -119,6 +137,8 @@ void Trainer::runEpochs(Run& run, const Dataset& ds, const Split& split, Feature
         const auto epoch_start = std::chrono::steady_clock::now();
         EpochReport report;
         report.epoch = epoch;
+        report.precision = precisionName(precision_.precision);
+        report.precision_reason = precision_.reason;
         report.totals = loop.train(ds, cache, split.train, epoch, steps, run.talk, run.folder.dir());
         train_seconds += report.totals.step_seconds;
         samples_trained += static_cast<size_t>(report.totals.seen);
@@ -132,6 +152,8 @@ void Trainer::runEpochs(Run& run, const Dataset& ds, const Split& split, Feature
         } else {
             run.stopping.unvalidated(epoch);
         }
+        if (run.scaler)
+            report.loss_scale = run.scaler->currentScale();
         report.seconds = secondsSince(epoch_start);
         report.stopped = run.stopping.stopped();
         if (run.leader)

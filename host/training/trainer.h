@@ -19,12 +19,17 @@
  *   early_stopping.h  which epoch's weights to keep, and when to stop
  *   training_log      a line per epoch in log.jsonl (host/metrics/training_log.h), then the checkpoint
  *
+ * The networks compute in the train section's precision (graph/precision.h): the executor runs them
+ * under autocast, the loss is float32, and fp16 scales it (grad_scaler.h). log.jsonl records the
+ * precision and why it was chosen; a checkpoint records it too, so a run is resumed in its precision.
+ *
  * Files in the run folder: log.jsonl, checkpoint.pt (everything to resume: weights, optimizer,
  * counters, settings), weights.pt (the trained network: the best epoch on validation when there is a
  * validation split, else the last; with several trainable nodes, weights-<node>.pt each), best.pt
  * while validating.
  */
 #include "graph/executor.h"
+#include "graph/precision.h"
 #include "host/datasets/dataset.h"
 #include "host/training/augmentation.h"
 #include "host/training/distributed.h"
@@ -70,6 +75,8 @@ public:
     /** The front-end nodes whose outputs training starts from, and the ports it reads. */
     const std::map<std::string, std::vector<std::string>>& boundary() const { return part_.boundary(); }
     const std::vector<std::string>& trainableNodes() const { return part_.trainable(); }
+    /** The precision the trained networks compute in (the config's word, resolved for their device). */
+    const PrecisionChoice& precision() const { return precision_; }
 
     /** Trains on split.train (validating on split.validation) into options.run_dir. */
     TrainResult fit(const Dataset& ds, const Split& split, FeatureCache& cache, const TrainOptions& options);
@@ -90,6 +97,7 @@ private:
     TrainConfig config_;
     Collective collective_;
     TrainedPart part_;
+    PrecisionChoice precision_;
     BatchMaker batches_;
 };
 

@@ -74,8 +74,12 @@ template <typename Module> torch::Tensor batchNormOf(Module& bn, const torch::Te
     const ReplicaSum* reduce = currentReplicaSum();
     if (!reduce)
         return bn->forward(x);
-    return syncBatchNorm(x, bn->options, bn->weight, bn->bias, bn->running_mean, bn->running_var,
-                         bn->num_batches_tracked, *reduce);
+    // Under mixed precision the statistics are float32, as LibTorch's own kernel keeps them for a bf16
+    // or fp16 input; the output goes on in the input's type.
+    const bool reduced = x.scalar_type() != bn->weight.scalar_type();
+    auto y = syncBatchNorm(reduced ? x.to(bn->weight.scalar_type()) : x, bn->options, bn->weight, bn->bias,
+                           bn->running_mean, bn->running_var, bn->num_batches_tracked, *reduce);
+    return reduced ? y.to(x.scalar_type()) : y;
 }
 
 } // namespace

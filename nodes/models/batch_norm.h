@@ -14,6 +14,10 @@
  *
  * Without a reducer, or in eval mode, batchNorm is the module's own forward: one-process training
  * and inference do not change.
+ *
+ * Under mixed precision (graph/precision.h) a bf16 or fp16 input is normalised in float32 either way:
+ * LibTorch's kernel computes a reduced input's statistics in float32 against the float32 parameters,
+ * and the synchronised path casts it to float32 first; the output keeps the input's type.
  */
 #include "graph/executor.h"
 

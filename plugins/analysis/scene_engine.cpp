@@ -2,6 +2,7 @@
 
 #include "graph/error.h"
 #include "graph/executor.h"
+#include "graph/precision.h"
 #include "graph/segments.h"
 #include "io/audio_input.h"
 #include "io/runtime.h"
@@ -67,6 +68,7 @@ struct SceneEngine::State {
     std::string probabilities_output, image_output;
     std::vector<std::string> class_names;
     double lookahead = 0.0;
+    std::string precision = "fp32", precision_note = "fp32", precision_warning;
     // The running stream.
     std::unique_ptr<nodes::ResampleStream> resampler; ///< host rate -> the input's rate, if they differ
     std::unique_ptr<SegmentedStream> stream;
@@ -127,6 +129,16 @@ std::unique_ptr<SceneEngine> SceneEngine::load(const EngineChoice& choice) {
                     "the plugin shows class probabilities or an imagined image; this preset has no output of "
                     "kind probabilities or image");
     s.executor = std::make_unique<Executor>(*s.graph, Plan::make(*s.graph, "cpu"));
+    // Before the warm-up, which then runs (and allocates) in the chosen precision.
+    const PrecisionChoice precision =
+        s.executor->setPrecision(choice.precision, Location{"the plugin's precision setting", "", "", 0, 0});
+    s.precision = precisionName(precision.precision);
+    s.precision_note = s.precision;
+    if (!precision.reason.empty() && precision.reason != "asked")
+        s.precision_note += " (" + precision.reason + ")";
+    if (!precision.warning.empty())
+        s.precision_note += ": " + precision.warning;
+    s.precision_warning = precision.warning;
 
     // The warm-up: a stream of silence, 5 s and then 10 ms at a time until the first segment is answered,
     // which also measures the look-ahead.
@@ -156,6 +168,9 @@ const std::vector<std::string>& SceneEngine::classNames() const { return state_-
 bool SceneEngine::producesProbabilities() const { return !state_->probabilities_output.empty(); }
 bool SceneEngine::producesImage() const { return !state_->image_output.empty(); }
 double SceneEngine::lookaheadSeconds() const { return state_->lookahead; }
+const std::string& SceneEngine::precision() const { return state_->precision; }
+const std::string& SceneEngine::precisionNote() const { return state_->precision_note; }
+const std::string& SceneEngine::precisionWarning() const { return state_->precision_warning; }
 bool SceneEngine::streaming() const { return state_->stream != nullptr; }
 
 void SceneEngine::startStream(double sample_rate, int num_channels, double window_seconds,

@@ -31,6 +31,10 @@
  * when the preset's input names a rate, it is resampled to it first, block by block (libsoxr, as
  * `avgraph run` does for files). Analysis runs on the CPU under NoGradGuard (the plugin's worker
  * runs LibTorch with one intra-op thread beside the DAW's own threads).
+ *
+ * EngineChoice::precision sets the precision of the preset's networks (Executor::setPrecision): bf16
+ * runs them under LibTorch's autocast, which is fast only on CPUs with native bf16 (avx512_bf16 or
+ * AMX) and emulated, many times slower than fp32, elsewhere; precisionNote() says what was chosen.
  */
 #include <cstdint>
 #include <memory>
@@ -40,11 +44,18 @@
 
 namespace avgraph::plugin {
 
-/** What the user chose: a preset file and, optionally, weights (a file or a training run's folder). */
+/**
+ * What the user chose: a preset file, optionally weights (a file or a training run's folder), and the
+ * precision its networks compute in: a word of graph/precision.h ("fp32", "bf16", "auto"; "fp16" is
+ * CUDA only, and the plugin runs on the CPU). Features and everything else stay float32.
+ */
 struct EngineChoice {
     std::string preset;
     std::string weights;
-    bool operator==(const EngineChoice& o) const { return preset == o.preset && weights == o.weights; }
+    std::string precision = "fp32";
+    bool operator==(const EngineChoice& o) const {
+        return preset == o.preset && weights == o.weights && precision == o.precision;
+    }
 };
 
 /** The answer for one segment (a window of the stream), and what the push that gave it cost. */
@@ -85,6 +96,17 @@ public:
      * Measured at load to 10 ms, on 5-s segments at 48 kHz (or the preset's input rate).
      */
     double lookaheadSeconds() const;
+
+    /** The precision the networks compute in: "fp32" or "bf16" (what "auto" chose). */
+    const std::string& precision() const;
+    /**
+     * What the precision setting chose, for the editor: "fp32", "bf16", "bf16 (auto: <cpu> has
+     * avx512_bf16)", "fp32 (auto: <cpu> has no native bf16 ...)", or with a warning after a colon
+     * ("bf16: <cpu> has no native bf16 ...: LibTorch emulates it ... many times slower than fp32 ...").
+     */
+    const std::string& precisionNote() const;
+    /** Non-empty when the precision runs slowly here (bf16 emulated on a CPU without native bf16). */
+    const std::string& precisionWarning() const;
 
     /**
      * (Re)starts the stream: audio of `num_channels` channels at `sample_rate`, cut into segments of

@@ -6,17 +6,20 @@
 //   - no heap allocation and no lock by avgraph's audio-thread code once prepared, what the format
 //     wrapper around it does printed beside (allocation_counter.h; AVGRAPH_CHECK_TRACE=1 prints the
 //     stacks of the first ones)
-//   - state saved and restored into a fresh instance; bypass; parameter changes while processing;
-//     a preset swapped through the state while audio runs, without a dropout
+//   - state saved and restored into a fresh instance (preset, weights, precision, parameters); a state
+//     without a precision or with one the plugin does not offer runs in fp32; bypass; parameter
+//     changes while processing; a preset swapped through the state while audio runs, without a dropout
 //   - a real recording played in real time: the top-class output parameter names the expected class
 //     within the analysis window
 //   - optional: an editor screenshot (under Xvfb)
 //
 //   avgraph-plugin-check PLUGIN (.vst3 bundle or .lv2 bundle) [--wav CLIP --expect CLASS [--expect-index I]]
 //                        [--screenshot FILE.png] [--preset REFERENCE [--weights FILE|RUN_DIR]]
+//                        [--precision fp32|bf16|auto]
 //
 // --preset chooses what the recording and the screenshot run with (a path, or shipped:PATH inside the
-// bundle; docs/plugin.md), instead of the default ESC-10 classifier.
+// bundle; docs/plugin.md), instead of the default ESC-10 classifier; --precision the precision of its
+// networks (the state's "precision" attribute), instead of fp32.
 //   avgraph-plugin-check PLUGIN --costs FILE.md     the benchmark instead: the audio thread's cost per
 //                                                   block at 48 kHz (p50, p99), 64-1024 samples
 //
@@ -260,16 +263,24 @@ std::unique_ptr<juce::XmlElement> pluginStateXml(juce::AudioPluginInstance& plug
     return copy;
 }
 
-/** The host's saved state with another preset (and weights) chosen in the plugin's XML. */
-std::string stateWith(juce::AudioPluginInstance& plugin, const juce::String& preset,
-                      const juce::String& weights = {}) {
+/** The host's saved state with the plugin's XML changed by `edit`. */
+std::string editedState(juce::AudioPluginInstance& plugin,
+                        const std::function<void(juce::XmlElement&)>& edit) {
     std::string bytes = savedState(plugin);
     visitPluginState(bytes, [&](juce::XmlElement& e) {
-        e.setAttribute("preset", preset);
-        e.setAttribute("weights", weights);
+        edit(e);
         return true;
     });
     return bytes;
+}
+
+/** The host's saved state with another preset (and weights) chosen in the plugin's XML. */
+std::string stateWith(juce::AudioPluginInstance& plugin, const juce::String& preset,
+                      const juce::String& weights = {}) {
+    return editedState(plugin, [&](juce::XmlElement& e) {
+        e.setAttribute("preset", preset);
+        e.setAttribute("weights", weights);
+    });
 }
 
 void restore(juce::AudioPluginInstance& plugin, const std::string& state) {
@@ -343,11 +354,16 @@ void checkBypassAndParameters(juce::AudioPluginInstance& plugin) {
 void checkState(juce::AudioPluginFormatManager& formats, const juce::PluginDescription& description,
                 juce::AudioPluginInstance& plugin, const juce::File& presets) {
     // Not the defaults, so that a restore that ignored them would show: the untrained CNN9 with the
-    // shipped classifier's weights (a file in the bundle), and a window of 0.25 of its range.
+    // shipped classifier's weights (a file in the bundle) in bf16, and a window of 0.25 of its range.
     const auto original = savedState(plugin);
     const juce::String preset = "shipped:models/cnn9-logmel.json";
     const juce::String weights = presets.getChildFile("scene/esc10-logmel-cnn.pt").getFullPathName();
-    restore(plugin, stateWith(plugin, preset, weights));
+    const juce::String precision = "bf16";
+    restore(plugin, editedState(plugin, [&](juce::XmlElement& e) {
+                e.setAttribute("preset", preset);
+                e.setAttribute("weights", weights);
+                e.setAttribute("precision", precision);
+            }));
     auto* window = parameterNamed(plugin, "Window");
     if (window)
         window->setValueNotifyingHost(0.25f);
@@ -355,10 +371,31 @@ void checkState(juce::AudioPluginFormatManager& formats, const juce::PluginDescr
     const auto saved = savedState(plugin);
     const auto ours = pluginStateXml(plugin);
     report(ours != nullptr && ours->getStringAttribute("preset") == preset &&
-               ours->getStringAttribute("weights") == weights,
-           "the saved state holds the plugin's XML with the chosen preset and weights",
-           ours ? ours->getStringAttribute("preset") + ", " + ours->getStringAttribute("weights")
+               ours->getStringAttribute("weights") == weights &&
+               ours->getStringAttribute("precision") == precision,
+           "the saved state holds the plugin's XML with the chosen preset, weights and precision",
+           ours ? ours->getStringAttribute("preset") + ", " + ours->getStringAttribute("weights") + ", " +
+                      ours->getStringAttribute("precision")
                 : juce::String());
+    // A state from before the precision setting, and one with a precision the plugin does not offer
+    // (fp16 is CUDA only): fp32.
+    for (const juce::String stored : {"", "fp16", "fp64"}) {
+        restore(plugin, editedState(plugin, [&](juce::XmlElement& e) {
+                    if (stored.isEmpty())
+                        e.removeAttribute("precision");
+                    else
+                        e.setAttribute("precision", stored);
+                }));
+        const auto now = pluginStateXml(plugin);
+        const juce::String read = now ? now->getStringAttribute("precision") : juce::String("?");
+        report(read == "fp32",
+               "a restored state with " +
+                   (stored.isEmpty() ? juce::String("no precision") : "precision " + stored) +
+                   " runs in fp32",
+               "saved again as " + read);
+    }
+    restore(plugin, saved);
+    settle(plugin);
     auto other = instantiate(formats, description, 48000.0, 512);
     if (!other || !ours)
         return;
@@ -370,10 +407,12 @@ void checkState(juce::AudioPluginFormatManager& formats, const juce::PluginDescr
     // 0.25 of the range, as the plugin snaps it to its 0.01-s steps.
     const bool same_window = window && other_window && std::abs(other_window->getValue() - 0.25f) < 1e-3f;
     const bool same_choice = restored && restored->getStringAttribute("preset") == preset &&
-                             restored->getStringAttribute("weights") == weights;
+                             restored->getStringAttribute("weights") == weights &&
+                             restored->getStringAttribute("precision") == precision;
     report(same_choice && same_window, "state saved and restored into a new instance",
            juce::String(saved.size()) + " bytes; restored preset " +
-               (restored ? restored->getStringAttribute("preset") : juce::String("?")) + ", window " +
+               (restored ? restored->getStringAttribute("preset") : juce::String("?")) + " in " +
+               (restored ? restored->getStringAttribute("precision") : juce::String("?")) + ", window " +
                (other_window ? other_window->getCurrentValueAsText() : juce::String("?")) + " s");
     restore(plugin, original);
     settle(plugin);
@@ -555,7 +594,8 @@ int main(int argc, char** argv) {
     if (args.isEmpty() || args[0].startsWith("-")) {
         std::cerr << "usage: avgraph-plugin-check PLUGIN.vst3|PLUGIN.lv2 [--wav CLIP --expect CLASS "
                      "[--expect-index I]] "
-                     "[--screenshot FILE.png] [--costs FILE.md]\n";
+                     "[--screenshot FILE.png] [--preset REFERENCE [--weights FILE|RUN_DIR]] "
+                     "[--precision fp32|bf16|auto] [--costs FILE.md]\n";
         return 2;
     }
     const juce::File bundle = juce::File::getCurrentWorkingDirectory().getChildFile(args[0]);
@@ -638,6 +678,9 @@ int main(int argc, char** argv) {
     checkPresetSwap(*plugin, bundle.hasFileExtension("vst3"));
     if (const auto preset = option("--preset"); preset.isNotEmpty())
         restore(*plugin, stateWith(*plugin, preset, option("--weights")));
+    if (const auto precision = option("--precision"); precision.isNotEmpty())
+        restore(*plugin,
+                editedState(*plugin, [&](juce::XmlElement& e) { e.setAttribute("precision", precision); }));
     pump(3000); // the preset is (re)built
 
     if (const auto wav = option("--wav"); wav.isNotEmpty())

@@ -75,7 +75,8 @@ void AnalysisWorker::run() {
 
 void AnalysisWorker::buildEngine(const EngineChoice& choice) {
     report_.state = AnalysisReport::State::Loading;
-    report_.message = "Loading " + choice.preset;
+    report_.message =
+        "Loading " + choice.preset + (choice.precision == "fp32" ? "" : " in " + choice.precision);
     publish();
     std::unique_ptr<SceneEngine> engine;
     try {
@@ -105,6 +106,9 @@ void AnalysisWorker::buildEngine(const EngineChoice& choice) {
     stream_running_ = false;
     report_ = AnalysisReport{};
     report_.preset_name = engine_->name();
+    report_.precision = engine_->precision();
+    report_.precision_note = engine_->precisionNote();
+    report_.precision_slow = !engine_->precisionWarning().empty();
     report_.state = AnalysisReport::State::Filling;
     report_.message = "Listening";
     publish();

@@ -28,14 +28,17 @@ namespace avgraph::plugin {
 struct AnalysisReport {
     enum class State { NoPreset, Loading, Filling, Running, Failed };
     State state = State::NoPreset;
-    std::string message;       ///< the error of a failed load or analysis, else what is going on
-    std::string preset_name;   ///< of the running engine
-    SceneResult result;        ///< the newest window's answer (empty before the first)
-    int64_t analyses = 0;      ///< how many windows (segments) were answered since the engine was built
-    float window_fill = 0;     ///< 0..1: how much of the first window and its look-ahead has arrived
-    float cpu_load = 0;        ///< time in push over the last hop / the hop (1: only just keeps up)
-    int64_t dropped = 0;       ///< samples the ring could not take because the worker fell behind
-    std::vector<int> timeline; ///< top class of the last kTimeline analyses, oldest first
+    std::string message;         ///< the error of a failed load or analysis, else what is going on
+    std::string preset_name;     ///< of the running engine
+    std::string precision;       ///< what its networks compute in: "fp32" or "bf16" (empty: no engine)
+    std::string precision_note;  ///< SceneEngine::precisionNote(): why, and any warning
+    bool precision_slow = false; ///< bf16 emulated on this CPU (SceneEngine::precisionWarning())
+    SceneResult result;          ///< the newest window's answer (empty before the first)
+    int64_t analyses = 0;        ///< how many windows (segments) were answered since the engine was built
+    float window_fill = 0;       ///< 0..1: how much of the first window and its look-ahead has arrived
+    float cpu_load = 0;          ///< time in push over the last hop / the hop (1: only just keeps up)
+    int64_t dropped = 0;         ///< samples the ring could not take because the worker fell behind
+    std::vector<int> timeline;   ///< top class of the last kTimeline analyses, oldest first
     std::vector<std::string> timeline_names;
     static constexpr size_t kTimeline = 240;
 };

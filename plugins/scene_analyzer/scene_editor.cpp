@@ -1,6 +1,7 @@
 #include "plugins/scene_analyzer/scene_editor.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace avgraph::plugin {
 
@@ -121,6 +122,13 @@ SceneEditor::SceneEditor(SceneProcessor& owner)
         slider->setTextValueSuffix(" s");
         addAndMakeVisible(*slider);
     }
+    for (int i = 0; i < static_cast<int>(std::size(SceneProcessor::kPrecisions)); ++i)
+        precision_menu_.addItem(SceneProcessor::kPrecisions[i], i + 1);
+    precision_menu_.setTooltip("Precision of the preset's networks (features stay float32). bf16 is fast "
+                               "only on CPUs with avx512_bf16 or AMX, emulated and slow elsewhere; auto "
+                               "picks bf16 where it is native, else fp32");
+    precision_menu_.onChange = [this] { precisionChosen(); };
+    addAndMakeVisible(precision_menu_);
     fillPresetMenu();
     preset_menu_.onChange = [this] { presetChosen(); };
     addAndMakeVisible(preset_menu_);
@@ -164,6 +172,7 @@ void SceneEditor::fillPresetMenu() {
     preset_menu_.addSeparator();
     preset_menu_.addItem("Open preset file...", kOpenFileId);
     preset_menu_.setSelectedId(selected, juce::dontSendNotification);
+    showPrecision();
     weights_label_.setText(weights.isEmpty() ? "weights: as the preset names them"
                                              : "weights: " + juce::File(weights).getFileName(),
                            juce::dontSendNotification);
@@ -201,6 +210,20 @@ void SceneEditor::chooseWeights() {
                           });
 }
 
+void SceneEditor::showPrecision() {
+    const juce::String precision = processor_.precision();
+    for (int i = 0; i < static_cast<int>(std::size(SceneProcessor::kPrecisions)); ++i)
+        if (precision == SceneProcessor::kPrecisions[i])
+            precision_menu_.setSelectedId(i + 1, juce::dontSendNotification);
+}
+
+void SceneEditor::precisionChosen() {
+    const int id = precision_menu_.getSelectedId();
+    if (id >= 1 && id <= static_cast<int>(std::size(SceneProcessor::kPrecisions)) &&
+        processor_.precision() != SceneProcessor::kPrecisions[id - 1])
+        processor_.choosePrecision(SceneProcessor::kPrecisions[id - 1]);
+}
+
 void SceneEditor::timerCallback() {
     auto& reports = processor_.worker().reports();
     if (reports.update())
@@ -209,6 +232,7 @@ void SceneEditor::timerCallback() {
 
 void SceneEditor::showReport(const AnalysisReport& report) {
     using State = AnalysisReport::State;
+    showPrecision(); // a host may have restored a state with another one
     bars_.show(report.result);
     timeline_.show(report.timeline, report.timeline_names,
                    processor_.parameters().getRawParameterValue("hop")->load());
@@ -237,9 +261,19 @@ void SceneEditor::showReport(const AnalysisReport& report) {
         status = "Problem: " + juce::String(report.message);
         break;
     }
+    // The precision in a word or two, unless it is plain fp32 (the whole note, with its reason or
+    // warning, on hover).
+    if (!report.precision.empty() && report.precision_note != "fp32" && report.state != State::Failed &&
+        report.state != State::Loading) {
+        status += ", " + juce::String(report.precision);
+        if (report.precision_slow)
+            status += " (emulated, slow)";
+        else if (juce::String(report.precision_note).contains("(auto"))
+            status += " (auto)";
+    }
     status_label_.setText(status, juce::dontSendNotification);
     status_label_.setColour(juce::Label::textColourId, report.state == State::Failed ? kError : kText);
-    status_label_.setTooltip(report.message);
+    status_label_.setTooltip(report.message.empty() ? report.precision_note : report.message);
     load_label_.setText(
         "worker CPU " + juce::String(report.cpu_load * 100.0f, 1) + " %" +
             (report.dropped > 0 ? ", " + juce::String(report.dropped) + " samples skipped" : ""),
@@ -269,6 +303,8 @@ void SceneEditor::resized() {
     preset_menu_.setBounds(top.removeFromLeft(juce::jmin(340, top.getWidth() / 2)));
     top.removeFromLeft(8);
     weights_button_.setBounds(top.removeFromLeft(90));
+    top.removeFromLeft(8);
+    precision_menu_.setBounds(top.removeFromLeft(72));
     top.removeFromLeft(8);
     weights_label_.setBounds(top);
     area.removeFromTop(6);

@@ -1,9 +1,10 @@
 #pragma once
 /**
  * SceneEditor: what the plugin shows. Top row: the preset menu (shipped presets, or a file), its
- * weights, and the window and hop. Below: the class probabilities as bars (most probable first), the
- * imagined image when the preset draws one, a scrolling timeline of the top class, and a status line
- * with the worker's CPU load or what is wrong with the preset. Everything follows the editor's size.
+ * weights, the precision of its networks (fp32, bf16, auto), and the window and hop. Below: the class
+ * probabilities as bars (most probable first), the imagined image when the preset draws one, a scrolling
+ * timeline of the top class, and a status line with the worker's CPU load or what is wrong with the preset.
+ * Everything follows the editor's size.
  */
 #include "plugins/scene_analyzer/preset_catalog.h"
 #include "plugins/scene_analyzer/scene_processor.h"
@@ -48,6 +49,9 @@ private:
     void fillPresetMenu();
     void presetChosen();
     void chooseWeights();
+    void precisionChosen();
+    /** Selects the processor's precision in the menu. */
+    void showPrecision();
     void showReport(const AnalysisReport& report);
 
     SceneProcessor& processor_;
@@ -55,6 +59,7 @@ private:
     juce::ComboBox preset_menu_;
     juce::TextButton weights_button_{"Weights..."};
     juce::Label weights_label_;
+    juce::ComboBox precision_menu_;
     juce::Slider window_slider_, hop_slider_;
     juce::Label window_label_{{}, "Window"}, hop_label_{{}, "Hop"};
     juce::AudioProcessorValueTreeState::SliderAttachment window_attachment_, hop_attachment_;
@@ -63,6 +68,7 @@ private:
     juce::ImageComponent image_;
     juce::Label top_label_, status_label_, load_label_;
     std::unique_ptr<juce::FileChooser> chooser_;
+    juce::TooltipWindow tooltips_{this}; ///< the full precision note and messages, on hover
     bool has_image_ = false;
 
     static constexpr int kOpenFileId = 10000;

@@ -119,13 +119,14 @@ juce::AudioProcessorEditor* SceneProcessor::createEditor() {
 }
 
 void SceneProcessor::choose(const juce::String& preset_reference, const juce::String& weights) {
+    juce::String precision;
     {
         std::lock_guard lock(choice_mutex_);
         preset_reference_ = preset_reference;
         weights_ = weights;
+        precision = precision_;
     }
-    worker_->load({resolvePresetReference(preset_reference).getFullPathName().toStdString(),
-                   weights.isEmpty() ? std::string() : weights.toStdString()});
+    load(preset_reference, weights, precision);
 }
 
 std::pair<juce::String, juce::String> SceneProcessor::choice() const {
@@ -133,12 +134,49 @@ std::pair<juce::String, juce::String> SceneProcessor::choice() const {
     return {preset_reference_, weights_};
 }
 
+juce::String SceneProcessor::knownPrecision(const juce::String& word) {
+    for (const char* known : kPrecisions)
+        if (word == known)
+            return known;
+    return "fp32";
+}
+
+void SceneProcessor::choosePrecision(const juce::String& precision) {
+    juce::String preset, weights;
+    {
+        std::lock_guard lock(choice_mutex_);
+        precision_ = knownPrecision(precision);
+        preset = preset_reference_;
+        weights = weights_;
+    }
+    if (preset.isNotEmpty()) // else the default preset, when it is chosen, comes in this precision
+        load(preset, weights, knownPrecision(precision));
+}
+
+juce::String SceneProcessor::precision() const {
+    std::lock_guard lock(choice_mutex_);
+    return precision_;
+}
+
+void SceneProcessor::load(const juce::String& preset_reference, const juce::String& weights,
+                          const juce::String& precision) {
+    worker_->load({resolvePresetReference(preset_reference).getFullPathName().toStdString(),
+                   weights.isEmpty() ? std::string() : weights.toStdString(), precision.toStdString()});
+}
+
 void SceneProcessor::getStateInformation(juce::MemoryBlock& data) {
     juce::XmlElement xml(kStateTag);
     xml.setAttribute("version", 1);
-    const auto [preset, weights] = choice();
+    juce::String preset, weights, precision;
+    {
+        std::lock_guard lock(choice_mutex_);
+        preset = preset_reference_;
+        weights = weights_;
+        precision = precision_;
+    }
     xml.setAttribute("preset", preset.isEmpty() ? defaultPresetReference() : preset);
     xml.setAttribute("weights", weights);
+    xml.setAttribute("precision", precision);
     if (auto params = parameters_.copyState().createXml())
         xml.addChildElement(params.release());
     copyXmlToBinary(xml, data);
@@ -156,8 +194,18 @@ void SceneProcessor::setStateInformation(const void* data, int size) {
     triggerAsyncUpdate();
     const juce::String preset = xml->getStringAttribute("preset", defaultPresetReference());
     const juce::String weights = xml->getStringAttribute("weights");
-    if (std::make_pair(preset, weights) != choice())
-        choose(preset, weights);
+    // A state from before the setting, or a word this plugin does not offer: fp32.
+    const juce::String precision = knownPrecision(xml->getStringAttribute("precision", "fp32"));
+    bool changed = false;
+    {
+        std::lock_guard lock(choice_mutex_);
+        changed = preset != preset_reference_ || weights != weights_ || precision != precision_;
+        preset_reference_ = preset;
+        weights_ = weights;
+        precision_ = precision;
+    }
+    if (changed)
+        load(preset, weights, precision);
 }
 
 } // namespace avgraph::plugin

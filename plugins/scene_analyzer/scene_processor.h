@@ -6,7 +6,8 @@
  * Parameters: "window" and "hop" (seconds) are the user's; "top_class" and "confidence" are outputs
  * set after each analysis, so a DAW can record or automate from them (the top class's text is the
  * class name). They are set on the message thread: there JUCE's wrappers tell the host at once
- * (VST3 performEdit), as for a user's edit. The state holds the preset, its weights and the parameters.
+ * (VST3 performEdit), as for a user's edit. The state holds the preset, its weights, the precision of
+ * its networks and the parameters.
  *
  * The audio thread only copies into the AudioRing: no allocation, lock, log or LibTorch call.
  */
@@ -44,10 +45,23 @@ public:
     void getStateInformation(juce::MemoryBlock& data) override;
     void setStateInformation(const void* data, int size) override;
 
-    /** The user's choice (message thread): recorded in the state and built on the worker. */
+    /** The user's choice (message thread): recorded in the state and built on the worker, in the
+     * precision chosen last. */
     void choose(const juce::String& preset_reference, const juce::String& weights);
     /** The preset reference (preset_catalog.h) and weights chosen, read together; empty before any. */
     std::pair<juce::String, juce::String> choice() const;
+    /**
+     * The precision of the networks (message thread): one of kPrecisions ("fp32" for anything else).
+     * Recorded in the state; the worker builds the current preset and weights again with it.
+     */
+    void choosePrecision(const juce::String& precision);
+    /** The precision chosen: one of kPrecisions. */
+    juce::String precision() const;
+    /** The precisions the plugin offers (graph/precision.h's words that run on the CPU: fp16 is CUDA
+     * only). */
+    static constexpr const char* kPrecisions[] = {"fp32", "bf16", "auto"};
+    /** `word` if it is one of kPrecisions, else "fp32". */
+    static juce::String knownPrecision(const juce::String& word);
     /** The shipped default preset, unless something was chosen or restored. */
     void chooseDefaultIfNone();
 
@@ -72,8 +86,12 @@ private:
     std::atomic<float> latest_confidence_{0.0f};
     std::unique_ptr<AnalysisWorker> worker_;
 
+    /** Asks the worker for the engine of the current choice. */
+    void load(const juce::String& preset_reference, const juce::String& weights,
+              const juce::String& precision);
+
     mutable std::mutex choice_mutex_; ///< message thread vs. the host's state calls
-    juce::String preset_reference_, weights_;
+    juce::String preset_reference_, weights_, precision_{"fp32"};
 };
 
 } // namespace avgraph::plugin

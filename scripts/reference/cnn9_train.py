@@ -8,14 +8,30 @@ clip and a random permutation of the batch as partners, soft targets, loss = KL(
 over classes and averaged over the batch; Adam, lr 1e-3, cosine decay to 0 over all the steps.
 
     /usr/bin/python3 scripts/reference/cnn9_train.py --list train.csv [--test test.csv] [--epochs N]
-                     [--batch 32] [--threads T] [--seed S]
+                     [--batch 32] [--threads T] [--seed S] [--precision fp32|bf16]
+                     [--channels-last | --no-channels-last] [--max-steps N]
 
 A list is a CSV of `path,label` rows (a header row `path,label` is allowed); each path is a float32 .npy of
 one clip's log-mel, [64, T] or [1, 64, T] (as `avgraph run` writes it), relative to the CSV's folder or
 absolute; labels are class names or indices. A few ESC-10 clips are not 5 s long (228 to 453 frames instead
 of 313), so every clip is cropped or padded to --frames frames.
 
-Prints one JSON line per epoch and a final JSON line {"samples_per_second": ..., "epochs": ..., "threads": ...}.
+--precision bf16 runs the forward pass under torch.autocast("cpu", dtype=torch.bfloat16) (the backward pass
+follows the dtypes autocast chose); the loss, KL on log_softmax, is computed in float32 outside autocast from
+logits.float(), and the weights, gradients and Adam state stay float32: what autocast does. The evaluation on
+--test runs under the same autocast. On a CPU without native bf16 (no avx512_bf16 / amx_bf16 flag) bf16 is
+emulated and many times slower than float32; --max-steps keeps such runs short.
+
+The model and every batch are in channels-last memory format (model.to(memory_format=torch.channels_last),
+input .contiguous(memory_format=torch.channels_last)) by default, as avgraph runs CNN9 on the CPU;
+--no-channels-last gives PyTorch's default contiguous (NCHW) layout.
+
+--max-steps N (default 0: no limit) stops each epoch after N optimizer steps; the cosine schedule then spans
+epochs * min(N, steps per epoch) steps, and the samples/s, loss and accuracy count only the samples trained.
+
+Prints one JSON line per epoch (with "precision", "steps" and "samples") and a final JSON line
+{"samples_per_second": ..., "epochs": ..., "threads": ..., "batch": ..., "torch": ..., "precision": ...,
+"channels_last": ..., "max_steps": ...}.
 
 samples_per_second counts only the forward pass, the backward pass and the optimizer step: all features are
 loaded into memory before training (as avgraph's "cache": "memory" does), and the batch assembly, the
@@ -23,6 +39,7 @@ augmentation and the evaluation on --test are outside the timed span. The final 
 epochs after the first (the first also pays for one-off allocations), or the only epoch's when --epochs 1.
 """
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -147,15 +164,24 @@ def augment(x, y, n_classes, time_shift, mixup_alpha, generator):
     return x, target
 
 
-def evaluate(model, x, y, batch):
+def evaluate(model, x, y, batch, precision, memory_format):
     model.eval()
     correct, loss = 0, 0.0
     with torch.inference_mode():
         for start in range(0, len(x), batch):
-            logits = model(x[start:start + batch])
+            with autocast(precision):
+                logits = model(x[start:start + batch].contiguous(memory_format=memory_format))
+            logits = logits.float()
             loss += F.cross_entropy(logits, y[start:start + batch], reduction="sum").item()
             correct += (logits.argmax(dim=1) == y[start:start + batch]).sum().item()
     return loss / len(x), correct / len(x)
+
+
+def autocast(precision):
+    """The forward pass's context: bf16 autocast on the CPU, or nothing for float32."""
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def main():
@@ -172,9 +198,20 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--mixup-alpha", type=float, default=1.0)
     parser.add_argument("--time-shift", type=float, default=0.25)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="fp32, or bf16: the forward pass under CPU autocast to bfloat16, the loss, weights "
+                             "and Adam state in float32 (default fp32)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="model and input in channels-last memory format, as avgraph runs CNN9 on the CPU "
+                             "(default: on)")
+    parser.add_argument("--max-steps", type=int, default=0,
+                        help="stop each epoch after this many steps; 0: no limit (default 0)")
     args = parser.parse_args()
     if args.epochs < 1 or args.batch < 1 or args.threads < 1:
         sys.exit("cnn9_train: --epochs, --batch and --threads must be at least 1")
+    if args.max_steps < 0:
+        sys.exit("cnn9_train: --max-steps must be at least 0")
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -183,9 +220,11 @@ def main():
     test = read_list(args.test, classes, args.frames) if args.test else None
     n_classes = len(classes)
 
-    model = Cnn9(n_classes)
+    model = Cnn9(n_classes).to(memory_format=memory_format)  # float32 weights in either precision
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = math.ceil(len(x_train) / args.batch)
+    if args.max_steps > 0:
+        steps_per_epoch = min(steps_per_epoch, args.max_steps)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * steps_per_epoch)
     kl = nn.KLDivLoss(reduction="batchmean")
 
@@ -195,14 +234,19 @@ def main():
         epoch_start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         order = torch.randperm(len(x_train), generator=generator)
-        compute_seconds, loss_sum, correct = 0.0, 0.0, 0
+        compute_seconds, loss_sum, correct, samples, steps = 0.0, 0.0, 0, 0, 0
         for start in range(0, len(order), args.batch):
+            if steps == steps_per_epoch:  # --max-steps
+                break
             index = order[start:start + args.batch]
             x, target = augment(x_train[index], y_train[index], n_classes, args.time_shift, args.mixup_alpha,
                                 generator)
+            x = x.contiguous(memory_format=memory_format)
             step_start = time.perf_counter()  # timed: forward, backward, optimizer step
-            logits = model(x)
-            loss = kl(F.log_softmax(logits, dim=1), target)
+            with autocast(args.precision):
+                logits = model(x)
+            # The loss in float32, outside autocast.
+            loss = kl(F.log_softmax(logits.float(), dim=1), target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -210,17 +254,23 @@ def main():
             schedule.step()
             loss_sum += loss.item() * len(index)
             correct += (logits.detach().argmax(dim=1) == y_train[index]).sum().item()
-        rate = len(order) / compute_seconds
+            samples += len(index)
+            steps += 1
+        rate = samples / compute_seconds
         rates.append(rate)
-        line = {"epoch": epoch, "train_loss": loss_sum / len(order), "train_accuracy": correct / len(order),
-                "lr": lr, "seconds": time.perf_counter() - epoch_start, "samples_per_second": rate}
+        line = {"epoch": epoch, "precision": args.precision, "train_loss": loss_sum / samples,
+                "train_accuracy": correct / samples, "lr": lr, "seconds": time.perf_counter() - epoch_start,
+                "steps": steps, "samples": samples, "samples_per_second": rate}
         if test is not None:
-            line["test_loss"], line["test_accuracy"] = evaluate(model, test[0], test[1], args.batch)
+            line["test_loss"], line["test_accuracy"] = evaluate(model, test[0], test[1], args.batch,
+                                                                args.precision, memory_format)
         print(json.dumps(line), flush=True)
 
     steady = rates[1:] or rates
     print(json.dumps({"samples_per_second": sum(steady) / len(steady), "epochs": args.epochs,
-                      "threads": args.threads, "batch": args.batch, "torch": torch.__version__}), flush=True)
+                      "threads": args.threads, "batch": args.batch, "torch": torch.__version__,
+                      "precision": args.precision, "channels_last": args.channels_last,
+                      "max_steps": args.max_steps}), flush=True)
 
 
 if __name__ == "__main__":

@@ -238,52 +238,34 @@ TEST_CASE("Two processes on 127.0.0.1 train to the weights of one process on the
     CHECK(ranks == 0);
 }
 
-TEST_CASE("DataParallel::fromEnvironment: one process without WORLD_SIZE, errors naming the variable",
-          "[training][distributed]") {
-    {
-        EnvironmentScope scope(Variables{});
-        CHECK(DataParallel::fromEnvironment() == nullptr);
+TEST_CASE("Two processes in bf16 take the first step of one process in bf16, within one bf16 rounding",
+          "[training][distributed][precision]") {
+    // The tolerance. Both runs round the same float32 values to bf16, but the two processes sum the
+    // batch-norm statistics and the gradients in another order than one process does, so a value a
+    // float32 rounding away from a bf16 midpoint can round to the neighbouring bf16 number: an error of
+    // one rounding, at most u = 2^-8 of the value (bf16 keeps 8 significant bits). One SGD step moves
+    // the weights by the learning rate times gradients carrying such errors, so after it the weights of
+    // two processes are within u of one process's (relative to each tensor's largest entry). Later
+    // steps start from weights that differ, and batch norm's backward pass (a small difference of large
+    // terms) amplifies that chaotically: after 4 steps they differ by as much as bf16 differs from
+    // float32 (0.57 and 1.08 on the project's build machine), which bounds nothing. So the comparison
+    // is of the first step, with the unsynchronised ranks (each steps on its own half) as the proof
+    // that it can fail.
+    ScratchDir dir;
+    finish(startWorker({(dir / "one").string(), "--bf16", "--steps", "1"}, {}, dir / "one.log"));
+    runTwoRanks(dir, "synced", {"--bf16", "--steps", "1"});
+    runTwoRanks(dir, "unsynced", {"--bf16", "--no-sync", "--steps", "1"});
+    const double u = std::ldexp(1.0, -8);
+    const auto one = weightsOf(dir / "one-rank0.pt");
+    std::string worst;
+    for (const char* rank : {"synced-rank0.pt", "synced-rank1.pt"}) {
+        const double difference = largestRelativeDifference(weightsOf(dir / rank), one, worst);
+        INFO(rank << " against one process: " << difference << " (worst tensor " << worst << ")");
+        CHECK(difference < u);
     }
-    {
-        EnvironmentScope scope(Variables{{"WORLD_SIZE", "1"}});
-        CHECK(DataParallel::fromEnvironment() == nullptr);
-    }
-    using Catch::Matchers::Contains;
-    const std::pair<std::string, std::string> two{"WORLD_SIZE", "2"}, rank0{"RANK", "0"},
-        address{"MASTER_ADDR", "127.0.0.1"}, port{"MASTER_PORT", "29500"};
-    CHECK_THAT(environmentError({{"WORLD_SIZE", "abc"}}), Contains("WORLD_SIZE='abc'"));
-    CHECK_THAT(environmentError({{"WORLD_SIZE", "0"}}), Contains("WORLD_SIZE"));
-    CHECK_THAT(environmentError({two, address, port}), Contains("RANK is unset"));
-    CHECK_THAT(environmentError({two, {"RANK", "2"}, address, port}),
-               Contains("RANK='2'") && Contains("[0, "));
-    CHECK_THAT(environmentError({two, {"RANK", "-1"}, address, port}), Contains("RANK='-1'"));
-    CHECK_THAT(environmentError({two, rank0, port}), Contains("MASTER_ADDR is unset"));
-    CHECK_THAT(environmentError({two, rank0, address}), Contains("MASTER_PORT is unset"));
-    CHECK_THAT(environmentError({two, rank0, address, {"MASTER_PORT", "70000"}}),
-               Contains("MASTER_PORT='70000'"));
-    CHECK_THAT(environmentError({two, rank0, address, port, {"AVGRAPH_DIST_TIMEOUT", "soon"}}),
-               Contains("AVGRAPH_DIST_TIMEOUT='soon'"));
-    CHECK_THAT(environmentError({two, rank0, address, port, {"AVGRAPH_DIST_BACKEND", "nccl"}}),
-               Contains("NCCL"));
-}
-
-TEST_CASE("DataParallel::fromEnvironment names MASTER_ADDR:MASTER_PORT when the peers never come",
-          "[training][distributed]") {
-    const std::string port = std::to_string(test::freePort());
-    for (const char* rank : {"0", "1"}) { // rank 0 waits for rank 1; rank 1 finds no rank 0
-        const auto start = std::chrono::steady_clock::now();
-        const auto message = environmentError({{"WORLD_SIZE", "2"},
-                                               {"RANK", rank},
-                                               {"MASTER_ADDR", "127.0.0.1"},
-                                               {"MASTER_PORT", port},
-                                               {"AVGRAPH_DIST_TIMEOUT", "1"}});
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        INFO("rank " << rank);
-        CHECK_THAT(message, Catch::Matchers::Contains("127.0.0.1:" + port) &&
-                                Catch::Matchers::Contains("MASTER_ADDR:MASTER_PORT"));
-        CHECK(seconds < 10);
-    }
+    const double unsynced = largestRelativeDifference(weightsOf(dir / "unsynced-rank0.pt"), one, worst);
+    INFO("unsynchronised rank 0 against one process: " << unsynced);
+    CHECK(unsynced > 10 * u);
 }
 
 } // namespace avgraph::test

@@ -115,10 +115,13 @@ TEST_CASE("avgraph train learns dog barks from rain on real clips and scores the
 
 TEST_CASE("avgraph train --resume after a kill ends with the weights of an uninterrupted run",
           "[cli][training]") {
+    // In float32 and in bf16 (emulated where the CPU has no bf16: the same arithmetic, slower).
+    const std::string precision = GENERATE("fp32", "bf16");
+    INFO("precision " << precision);
     test::ScratchDir dir;
     fs::path list = writeTwoClassList(dir.path());
-    const std::string common =
-        "train " + q(tinyPreset()) + " --data " + q(list) + " --fold 5 --epochs 10 --threads 2 --no-eval";
+    const std::string common = "train " + q(tinyPreset()) + " --data " + q(list) +
+                               " --fold 5 --epochs 10 --threads 2 --no-eval --precision " + precision;
     fs::path whole = dir / "whole", killed = dir / "killed";
     auto r = runAvgraph(common + " --out " + q(whole));
     INFO(r.output);
@@ -146,6 +149,79 @@ TEST_CASE("avgraph train --resume after a kill ends with the weights of an unint
     CHECK(lineCount(killed / "log.jsonl") == 10);
     // The same arithmetic in the same order: equal to the last bit.
     CHECK(maxDifference(whole / "weights.pt", killed / "weights.pt") == 0.0);
+    for (const auto& record : metrics::readLogRecords(killed / "log.jsonl", metrics::MalformedLines::fail))
+        CHECK(record.json.at("precision") == precision);
+}
+
+TEST_CASE("avgraph train --precision: the log says what ran and why; wrong words and fp16 on the CPU are "
+          "refused; a run resumes only in its own precision",
+          "[cli][training][precision]") {
+    test::ScratchDir dir;
+    fs::path list = writeTwoClassList(dir.path());
+    const std::string common =
+        "train " + q(tinyPreset()) + " --data " + q(list) + " --fold 5 --epochs 1 --threads 2 --no-eval";
+    const auto cpuinfo = [](const std::string& name) {
+        return "AVGRAPH_CPUINFO=" + q(test::sourceDir() / "tests/data/cpuinfo" / (name + ".txt")) + " ";
+    };
+
+    // auto on a CPU without native bf16 (this description of an AMD EPYC Zen 3) trains in float32.
+    auto zen3 = test::runShell(cpuinfo("amd-epyc-zen3") + q(test::avgraphExe()) + " " + common +
+                               " --precision auto --out " + q(dir / "zen3") + " 2>&1");
+    INFO(zen3.output);
+    REQUIRE(zen3.exit_code == 0);
+    CHECK_THAT(zen3.output, Catch::Contains("precision fp32 (auto: AMD EPYC has no native bf16"));
+    CHECK_THAT(zen3.output, !Catch::Contains("warning"));
+    auto zen3_log = metrics::readLogRecords(dir / "zen3/log.jsonl", metrics::MalformedLines::fail);
+    REQUIRE(zen3_log.size() == 1);
+    CHECK(zen3_log[0].json.at("precision") == "fp32");
+    CHECK_THAT(zen3_log[0].json.at("precision_reason").get<std::string>(),
+               Catch::StartsWith("auto: AMD EPYC has no native bf16 (neither avx512_bf16 nor amx_bf16 in ") &&
+                   Catch::Contains("amd-epyc-zen3.txt"));
+
+    // On a Sapphire Rapids (avx512_bf16 and AMX) it picks bf16, and says why.
+    auto spr = test::runShell(cpuinfo("intel-xeon-sapphire-rapids") + q(test::avgraphExe()) + " " + common +
+                              " --precision auto --out " + q(dir / "spr") + " 2>&1");
+    INFO(spr.output);
+    REQUIRE(spr.exit_code == 0);
+    auto spr_log = metrics::readLogRecords(dir / "spr/log.jsonl", metrics::MalformedLines::fail);
+    REQUIRE(spr_log.size() == 1);
+    CHECK(spr_log[0].json.at("precision") == "bf16");
+    CHECK(spr_log[0].json.at("precision_reason") ==
+          "auto: Intel(R) Xeon(R) Platinum 8488C has avx512_bf16 and amx_bf16");
+
+    // bf16 asked where it is emulated: it runs, after a warning.
+    auto emulated = test::runShell(cpuinfo("amd-epyc-zen3") + q(test::avgraphExe()) + " " + common +
+                                   " --precision bf16 --out " + q(dir / "emulated") + " 2>&1");
+    INFO(emulated.output);
+    REQUIRE(emulated.exit_code == 0);
+    CHECK_THAT(emulated.output, Catch::Contains("avgraph: warning: AMD EPYC has no native bf16") &&
+                                    Catch::Contains("precision bf16 (asked)"));
+
+    // fp16 on the CPU, an unknown word on the command line and in the preset.
+    auto fp16 = runAvgraph(common + " --precision fp16 --out " + q(dir / "fp16"));
+    CHECK(fp16.exit_code == 1);
+    CHECK_THAT(fp16.output,
+               Catch::Contains("--precision: precision fp16 runs on CUDA only; on the CPU use bf16"));
+    CHECK_FALSE(fs::exists(dir / "fp16/log.jsonl"));
+    auto word = runAvgraph(common + " --precision half --out " + q(dir / "half"));
+    CHECK(word.exit_code != 0);
+    CHECK_THAT(word.output, Catch::Contains("--precision: half not in {fp32,bf16,fp16,auto}"));
+    const fs::path preset = dir / "half.json";
+    std::ofstream(preset) << R"({"avgraph": 1, "extends": ")" + tinyPreset().string() +
+                                 R"(", "train": {"precision": "half"}})";
+    auto in_preset = runAvgraph("train " + q(preset) + " --data " + q(list) + " --out " + q(dir / "half2"));
+    CHECK(in_preset.exit_code == 1);
+    CHECK_THAT(in_preset.output, Catch::Contains("half.json") &&
+                                     Catch::Contains("train setting /train/precision must be one of fp32, "
+                                                     "bf16, fp16, auto, got \"half\""));
+
+    // A float32 run is not resumed in bf16, nor the other way round.
+    auto to_bf16 = runAvgraph(common + " --precision bf16 --resume --out " + q(dir / "zen3"));
+    CHECK(to_bf16.exit_code == 1);
+    CHECK_THAT(to_bf16.output, Catch::Contains("same preset, data and settings"));
+    auto to_fp32 = runAvgraph(common + " --resume --out " + q(dir / "emulated"));
+    CHECK(to_fp32.exit_code == 1);
+    CHECK_THAT(to_fp32.output, Catch::Contains("same preset, data and settings"));
 }
 
 TEST_CASE("two avgraph train processes on 127.0.0.1 train to the weights of one process",

@@ -12,6 +12,7 @@ random values, and writes for each NAME:
   NAME_in.npy         a random input
   NAME_eval.npy       the logits (res_dcnn: the embeddings) in eval mode
   NAME_train.npy      the same in training mode (dropout 0: batch statistics in batch norm)
+  NAME_{eval,train}_bf16.npy  cnn9 only: both under torch.autocast("cpu", dtype=torch.bfloat16)
 and for models.torchscript a scripted module of its own (encoder.pt, encoder_in.npy, encoder_out.npy).
 """
 import os
@@ -209,17 +210,30 @@ def randomise(net, gen, fixed_std=None):
                 b.fill_(7)
 
 
-def export(out, name, net, x, fixed_std=None):
-    """Randomises `net`, saves it as TorchScript and its input and outputs (eval and train mode) as .npy."""
+def bf16_forward(net, x):
+    """The forward pass under bf16 autocast on the CPU, as avgraph's precision "bf16" runs a network node
+    (graph/precision.h): the input channels-last, as avgraph hands it to its convolutions (in bf16 another
+    layout's summation order rounds differently at every layer), and the logits back in float32."""
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        return net(x.contiguous(memory_format=torch.channels_last)).float()
+
+
+def export(out, name, net, x, fixed_std=None, bf16=False):
+    """Randomises `net`, saves it as TorchScript and its input and outputs (eval and train mode) as .npy;
+    with bf16, also NAME_eval_bf16.npy and NAME_train_bf16.npy under bf16 autocast."""
     gen = torch.Generator().manual_seed(1234)
     randomise(net, gen, fixed_std)
     net.eval()
     with torch.no_grad():
         y_eval = net(x)
+    if bf16:  # before training mode changes the running statistics
+        np.save(os.path.join(out, name + "_eval_bf16.npy"), bf16_forward(net, x).numpy())
     torch.jit.script(net).save(os.path.join(out, name + ".pt"))
     net.train()
     with torch.no_grad():
         y_train = net(x)
+    if bf16:
+        np.save(os.path.join(out, name + "_train_bf16.npy"), bf16_forward(net, x).numpy())
     np.save(os.path.join(out, name + "_in.npy"), x.numpy().astype(np.float32))
     np.save(os.path.join(out, name + "_eval.npy"), y_eval.numpy().astype(np.float32))
     np.save(os.path.join(out, name + "_train.npy"), y_train.numpy().astype(np.float32))
@@ -230,7 +244,8 @@ def main():
     torch.manual_seed(0)
     # items of different scales and offsets, so that each item's logits differ clearly from the others'
     spread = lambda n: (torch.arange(n, dtype=torch.float32) + 1.0).view(n, 1, 1, 1)
-    export(out, "cnn9", Cnn9(2, [8, 16, 24, 32], 5), torch.randn(3, 2, 20, 37) * spread(3) + spread(3) - 2.0)
+    export(out, "cnn9", Cnn9(2, [8, 16, 24, 32], 5), torch.randn(3, 2, 20, 37) * spread(3) + spread(3) - 2.0,
+           bf16=True)
     export(out, "vgg14", Vgg14(3, [4, 8, 8, 16], 12, 4), torch.randn(2, 3, 16, 24) * 3.0 * spread(2) + spread(2))
     export(out, "embedding_mlp", EmbeddingMlp(10, [16, 12], 3), torch.randn(4, 10))
     export(out, "res_dcnn", ResDcnn(2, 64, [4, 8, 16, 32], [24, 16]), torch.randn(2, 2, 64, 3) * spread(2) + spread(2))

@@ -62,6 +62,42 @@ TEST_CASE("models.cnn9 with PANNs' bn0 and max + mean pooling gives PyTorch's lo
                         {"frame_pooling", "mean+max"}});
 }
 
+TEST_CASE("models.cnn9 in bf16 gives PyTorch's logits under torch.autocast(\"cpu\", torch.bfloat16)",
+          "[models][cnn9][pytorch][precision]") {
+    const nlohmann::json params = {{"in_channels", 2},
+                                   {"widths", "8,16,24,32"},
+                                   {"n_classes", 5},
+                                   {"dropout", 0.0},
+                                   {"weights", (referenceDir() / "cnn9.pt").string()}};
+    auto node = makeNode("models.cnn9", params, "cnn9");
+    node->setPrecision(Precision::bf16);
+    const auto x = reference("cnn9_in");
+    torch::NoGradGuard no_grad;
+    for (const bool training : {false, true}) {
+        const std::string mode = training ? "train" : "eval";
+        INFO(mode);
+        node->module()->train(training);
+        const auto logits = node->process({{"in", tensorValue(x)}}).at("logits").tensor;
+        CHECK(logits.scalar_type() == torch::kFloat); // handed on in float32
+        const auto expected = reference("cnn9_" + mode + "_bf16");
+        const auto fp32 = reference("cnn9_" + mode);
+        // bf16 keeps 8 significant bits: a value's rounding moves it by up to u = 2^-9 of itself. The
+        // reference feeds the network channels-last, as avgraph does, so both run LibTorch's same kernels
+        // on the same bf16 values (on this project's build machine they agree to the bit). A kernel that
+        // chose another summation order for one of the two could round some values to the neighbouring
+        // bf16 number at a layer: a few roundings (4u, 0.8 %) of the logits' magnitude allow for that,
+        // against the several per cent by which bf16 and float32 differ here, which the test requires
+        // too, so that it cannot pass by computing in float32.
+        const double u = std::ldexp(1.0, -9), scale = expected.abs().max().item<double>();
+        const auto d = deviation(logits, expected, 4 * u * scale, 0.0);
+        reportDeviation("cnn9 bf16 " + mode + " vs PyTorch autocast", d);
+        CHECK(d.within());
+        const double precision_effect = (fp32 - expected).abs().max().item<double>();
+        INFO("bf16 - fp32 in PyTorch: " << precision_effect << "; avgraph - PyTorch in bf16: " << d.max_abs);
+        CHECK(precision_effect > 4 * d.max_abs);
+    }
+}
+
 TEST_CASE("models.vgg14 gives PyTorch's logits with PyTorch's weights", "[models][vgg14][pytorch]") {
     checkAgainstPython(
         "vgg14", "models.vgg14",
