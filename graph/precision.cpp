@@ -117,10 +117,11 @@ PrecisionChoice choosePrecision(const std::string& word, const torch::Device& de
                                    ", which has no bf16 (it needs compute capability 8.0 or later); use "
                                    "fp16 or auto");
         if (!cuda && !cpu.nativeBf16())
-            choice.warning = cpuName(cpu) + " has no native bf16 (neither avx512_bf16 nor amx_bf16 in " +
-                             cpu.source +
-                             "): LibTorch emulates it, with the same results, but many times slower than "
-                             "fp32 (about 15x for CNN9 on an AMD Zen 3); use fp32 or auto on this machine";
+            choice.warning =
+                cpuName(cpu) + " has no native bf16 (neither avx512_bf16 nor amx_bf16 in " + cpu.source +
+                "): LibTorch emulates it, with the same results, but many times slower than "
+                "fp32 (CNN9 on an AMD Zen 3: training about 30x, inference about 5x); use fp32 or auto on "
+                "this machine";
     } else if (word == "fp16") {
         if (!cuda)
             throw Error(where, "precision fp16 runs on CUDA only; on the CPU use bf16 (native on CPUs with "

@@ -14,8 +14,8 @@
  *
  *   fp32  float32 (the default)
  *   bf16  bfloat16 autocast. On a CPU without native bf16 (no avx512_bf16, no AMX) LibTorch emulates
- *         it: the result is the same, but it runs many times slower than float32 (about 15× for CNN9
- *         on an AMD Zen 3), so the choice carries a warning.
+ *         it: the result is the same, but it runs many times slower than float32 (CNN9 on an AMD Zen 3:
+ *         training about 30×, inference about 5×), so the choice carries a warning.
  *   fp16  float16 autocast with gradient scaling in training: CUDA only (an Error on the CPU).
  *   auto  bf16 where the CPU has native bf16; on CUDA bf16 where the GPU has it (compute capability
  *         8.0 or later), else fp16; float32 otherwise.

@@ -151,7 +151,8 @@ py::tuple outputsOf(const std::map<std::string, Value>& values) {
 class GraphHandle {
 public:
     GraphHandle(const std::string& preset, bool is_text, const std::string& base,
-                const std::vector<std::string>& set, const std::string& device, int threads) {
+                const std::vector<std::string>& set, const std::string& device, int threads,
+                const std::string& precision) {
         if (threads > 0)
             host::configureThreads(threads);
         preset_ = std::make_unique<Preset>(is_text ? Preset::parse(preset, base, set, "set")
@@ -159,6 +160,16 @@ public:
         graph_ = std::make_unique<Graph>(Graph::build(*preset_, registry()));
         executor_ = std::make_unique<Executor>(*graph_,
                                                Plan::make(*graph_, device, Location{"device", "", "", 0, 0}));
+        precision_ = executor_->setPrecision(precision, Location{"precision", "", "", 0, 0});
+    }
+
+    /** The precision the networks compute in, why, and a warning when it will be slow. */
+    py::dict precision() const {
+        py::dict d;
+        d["precision"] = std::string(precisionName(precision_.precision));
+        d["reason"] = precision_.reason;
+        d["warning"] = precision_.warning;
+        return d;
     }
 
     std::vector<py::dict> inputs() const {
@@ -301,6 +312,7 @@ private:
     std::unique_ptr<Preset> preset_;
     std::unique_ptr<Graph> graph_;
     std::unique_ptr<Executor> executor_;
+    PrecisionChoice precision_;
     std::mutex mutex_;
     double stream_rate_ = 0.0;
     int64_t stream_channels_ = 1;
@@ -383,7 +395,8 @@ PYBIND11_MODULE(_avgraph, m) {
     });
     py::class_<GraphHandle>(m, "GraphHandle")
         .def(py::init<const std::string&, bool, const std::string&, const std::vector<std::string>&,
-                      const std::string&, int>())
+                      const std::string&, int, const std::string&>())
+        .def("precision", &GraphHandle::precision)
         .def("inputs", &GraphHandle::inputs)
         .def("outputs", &GraphHandle::outputs)
         .def("run", &GraphHandle::run)

@@ -15,6 +15,7 @@ See docs/python.md.
 
 import json as _json
 import os as _os
+import warnings as _warnings
 
 import numpy as _np
 
@@ -47,16 +48,27 @@ class Graph:
     ``preset``: a preset file, or a preset as a dict. ``set``: parameter overrides as
     ``{"node.param": value}`` (``avgraph run --set``). ``device``: "cpu", "cuda", "cuda:N" or "auto"
     for nodes whose preset names none. ``threads``: LibTorch's intra-op threads, for the whole process
-    as ``set_num_threads`` (None: leave them; one per core unless set).
+    as ``set_num_threads`` (None: leave them; one per core unless set). ``precision``: what the
+    networks compute in, "fp32", "bf16", "fp16" (CUDA) or "auto" (``avgraph run --precision``;
+    features stay float32); a warning says when bf16 is emulated on this CPU, and ``precision`` tells
+    what was chosen and why.
     """
 
-    def __init__(self, preset, set=None, device="cpu", threads=None):
+    def __init__(self, preset, set=None, device="cpu", threads=None, precision="fp32"):
         overrides = _overrides(set)
         if isinstance(preset, dict):
             self._handle = _avgraph.GraphHandle(_json.dumps(preset), True, _os.path.join(_os.getcwd(), "<dict>"),
-                                                overrides, device, threads or 0)
+                                                overrides, device, threads or 0, precision)
         else:
-            self._handle = _avgraph.GraphHandle(_os.fspath(preset), False, "", overrides, device, threads or 0)
+            self._handle = _avgraph.GraphHandle(_os.fspath(preset), False, "", overrides, device, threads or 0,
+                                                precision)
+        if self.precision["warning"]:
+            _warnings.warn(self.precision["warning"], RuntimeWarning, stacklevel=2)
+
+    @property
+    def precision(self):
+        """``{"precision": "bf16", "reason": "auto: ... has avx512_bf16", "warning": ""}``."""
+        return self._handle.precision()
 
     @property
     def inputs(self):
@@ -143,7 +155,7 @@ def train(preset, data, out, *, fold=None, epochs=None, seed=None, resume=None, 
     split, writing the run folder ``out`` (log.jsonl, checkpoint.pt, weights.pt, eval/). Returns the
     test split's metrics (``eval/metrics.json``), or with ``fold="all"`` a dict of them by fold; None
     with ``eval=False``. Other options as the command's (``format``, ``av_data``, ``images``,
-    ``stage_dir``, ``segment``, ``plot_format``), docs/training.md."""
+    ``stage_dir``, ``segment``, ``plot_format``, ``precision``), docs/training.md."""
     _command("train", [preset], set, dict(data=data, out=out, fold=fold, epochs=epochs, seed=seed, resume=resume,
                                           device=device, threads=threads, plots=plots, eval=eval, **options))
     if eval is False:

@@ -25,7 +25,7 @@ def _graph(nodes, edges, output, input_kind="audio"):
     key = json.dumps(preset, sort_keys=True)
     graph = _GRAPHS.get(key)
     if graph is None:
-        graph = _avgraph.GraphHandle(key, True, "<avgraph python>", [], "cpu", 0)
+        graph = _avgraph.GraphHandle(key, True, "<avgraph python>", [], "cpu", 0, "fp32")
         _GRAPHS[key] = graph
         if len(_GRAPHS) > _MOST_GRAPHS:
             _GRAPHS.popitem(last=False)

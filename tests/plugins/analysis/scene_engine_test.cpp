@@ -256,7 +256,7 @@ TEST_CASE("SceneEngine: bf16 gives a real clip's stream the fp32 engine's probab
     CHECK(bf16->precisionWarning().empty() == avgraph::thisCpu().nativeBf16());
     CHECK(bf16->classNames() == fp32->classNames());
 
-    // Short: bf16 is emulated (about 15x slower than fp32) on CPUs without it. The first 4.5 s of the rain
+    // Short: bf16 is emulated (several times slower than fp32) on CPUs without it. The first 4.5 s of the rain
     // clip in 2.5-s windows every 0.5 s: the windows that end by 4.5 s less the look-ahead.
     const torch::Tensor audio = rainTwice().narrow(-1, 0, 44100 * 9 / 2);
     for (auto* engine : {fp32.get(), bf16.get()})
