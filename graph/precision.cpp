@@ -63,9 +63,14 @@ namespace {
 
 CpuDescription readThisCpu() {
     std::string file = "/proc/cpuinfo";
-    if (const char* faked = std::getenv("AVGRAPH_CPUINFO"); faked && *faked)
+    const char* faked = std::getenv("AVGRAPH_CPUINFO");
+    if (faked && *faked)
         file = faked;
-    if (std::ifstream in(file); in) {
+    std::ifstream in(file);
+    if (!in && faked && *faked)
+        throw fileError(file, "AVGRAPH_CPUINFO names this file as the CPU's description, but it cannot be "
+                              "read; unset AVGRAPH_CPUINFO to read /proc/cpuinfo");
+    if (in) {
         std::ostringstream text;
         text << in.rdbuf();
         return describeCpu(text.str(), file);

@@ -21,7 +21,8 @@
  *         8.0 or later), else fp16; float32 otherwise.
  *
  * The CPU's description comes from /proc/cpuinfo's flags (cpuid where there is no /proc/cpuinfo);
- * AVGRAPH_CPUINFO names another file to read instead, for tests and to ask what a machine would get.
+ * AVGRAPH_CPUINFO names another file to read instead, for tests and to ask what a machine would get
+ * (an Error when it cannot be read).
  */
 #include "graph/error.h"
 

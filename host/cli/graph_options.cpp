@@ -22,7 +22,7 @@ void addGraphOptions(CLI::App& command, GraphOptions& options, bool with_runtime
             .add_option("--precision", options.precision,
                         "What the networks compute in: fp32, bf16 (CPU or CUDA), fp16 (CUDA) or auto (bf16 "
                         "where the CPU or GPU has it natively, fp16 on older GPUs, else fp32); "
-                        "docs/performance.md")
+                        "docs/training.md, Mixed precision")
             ->check(CLI::IsMember({"fp32", "bf16", "fp16", "auto"}))
             ->type_name("WORD");
     }

@@ -197,6 +197,15 @@ TEST_CASE("avgraph train --precision: the log says what ran and why; wrong words
     CHECK_THAT(emulated.output, Catch::Contains("avgraph: warning: AMD EPYC has no native bf16") &&
                                     Catch::Contains("precision bf16 (asked)"));
 
+    // A faked description that is not there is an error, not a silent fall-back to this machine's.
+    auto missing =
+        test::runShell("AVGRAPH_CPUINFO=" + q(dir / "no-such-cpuinfo") + " " + q(test::avgraphExe()) + " " +
+                       common + " --precision auto --out " + q(dir / "missing") + " 2>&1");
+    CHECK(missing.exit_code == 1);
+    CHECK_THAT(missing.output,
+               Catch::Contains("no-such-cpuinfo") &&
+                   Catch::Contains("AVGRAPH_CPUINFO names this file as the CPU's description"));
+
     // fp16 on the CPU, an unknown word on the command line and in the preset.
     auto fp16 = runAvgraph(common + " --precision fp16 --out " + q(dir / "fp16"));
     CHECK(fp16.exit_code == 1);
