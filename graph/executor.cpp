@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <torch/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <exception>
@@ -23,10 +24,13 @@ Executor::Executor(Graph& graph, Plan plan) : graph_(graph), plan_(std::move(pla
             graph_.node(step.vertex).to(step.device);
 }
 
-PrecisionChoice Executor::setPrecision(const std::string& word, const Location& where) {
+PrecisionChoice Executor::setPrecision(const std::string& word, const Location& where,
+                                       const std::vector<std::string>& nodes) {
     std::optional<PrecisionChoice> first;
     for (const auto& step : plan_.steps()) {
-        if (graph_.vertex(step.vertex).is_input || !graph_.node(step.vertex).module())
+        const auto& vx = graph_.vertex(step.vertex);
+        if (vx.is_input || !graph_.node(step.vertex).module() ||
+            (!nodes.empty() && std::find(nodes.begin(), nodes.end(), vx.id) == nodes.end()))
             continue;
         const auto choice = choosePrecision(word, step.device, where);
         graph_.node(step.vertex).setPrecision(choice.precision);

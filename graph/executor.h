@@ -126,11 +126,13 @@ public:
 
     /**
      * The precision the graph's networks compute in, from a word of graph/precision.h ("fp32", "bf16",
-     * "fp16", "auto"), chosen for each network node's device. Returns the choice for the first network
-     * (for a graph without one, what the word means on the CPU). Throws an Error at `where` as
-     * choosePrecision does.
+     * "fp16", "auto"), chosen for each network node's device: every network of the plan, or those of
+     * `nodes` (ids; training sets the networks it runs every step, leaving the cached front end's
+     * float32). Returns the choice for the first (for a graph without one, what the word means on the
+     * CPU). Throws an Error at `where` as choosePrecision does.
      */
-    PrecisionChoice setPrecision(const std::string& word, const Location& where);
+    PrecisionChoice setPrecision(const std::string& word, const Location& where,
+                                 const std::vector<std::string>& nodes = {});
 
 private:
     Ports gather(size_t step, const std::vector<Ports>& produced) const;

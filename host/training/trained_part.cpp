@@ -140,6 +140,12 @@ TrainedPart::TrainedPart(Graph& graph, Executor& executor, const TrainConfig& co
         setRequiresGrad(*graph_.node(graph_.find(id)).module(), false);
 }
 
+std::vector<std::string> TrainedPart::networks() const {
+    std::vector<std::string> ids = trainable_;
+    ids.insert(ids.end(), frozen_modules_.begin(), frozen_modules_.end());
+    return ids;
+}
+
 std::vector<torch::nn::Module*> TrainedPart::trainableModules() const {
     std::vector<torch::nn::Module*> modules;
     for (const auto& id : trainable_)

@@ -36,6 +36,8 @@ public:
     const std::vector<std::string>& trainable() const { return trainable_; }
     /** The front-end nodes whose outputs the part reads, and the ports it reads. */
     const std::map<std::string, std::vector<std::string>>& boundary() const { return boundary_; }
+    /** The nodes with a network that run every step: the trainable ones, then the frozen ones. */
+    std::vector<std::string> networks() const;
     /** The trainable nodes' networks, in trainable() order. */
     std::vector<torch::nn::Module*> trainableModules() const;
     /** Their parameters, in that order. */

@@ -48,7 +48,8 @@ Trainer::Trainer(Graph& graph, Executor& executor, TrainConfig config, Collectiv
     const Location where = config_.precision_option.empty()
                                ? graph.preset().locate(config_.pointer + "/precision")
                                : Location{config_.precision_option, "", "", 0, 0};
-    precision_ = executor.setPrecision(config_.precision, where);
+    // The part's networks only: the front end, whose outputs are cached, stays float32 (docs/training.md).
+    precision_ = executor.setPrecision(config_.precision, where, part_.networks());
 }
 
 size_t Trainer::minBatch() const { return static_cast<size_t>(std::max(2, 2 * collective_.world_size)); }

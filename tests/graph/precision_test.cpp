@@ -159,4 +159,10 @@ TEST_CASE("a graph's network runs in bf16 while its features stay float32, and h
     ex.setPrecision("fp32", kOption);
     CHECK(
         torch::equal(ex.run({{"audio", clip}}).at("probabilities").tensor, fp32.at("probabilities").tensor));
+
+    // Only the named nodes' networks (training names the ones it runs every step).
+    ex.setPrecision("bf16", kOption, {"softmax"});
+    CHECK(g.node(g.find("cnn9")).precision() == Precision::fp32);
+    ex.setPrecision("bf16", kOption, {"cnn9"});
+    CHECK(g.node(g.find("cnn9")).precision() == Precision::bf16);
 }
