@@ -37,7 +37,9 @@ GraphOptions withWeights(const EvalSettings& settings, const GlobalOptions& glob
     GraphOptions options = settings.graph;
     if (settings.weights.empty())
         return options;
-    LoadedGraph probe = loadGraph(options, global);
+    GraphOptions probe_options = options; // only reads which nodes are trainable: no precision to choose
+    probe_options.precision.clear();
+    LoadedGraph probe = loadGraph(probe_options, global);
     for (auto& o : weightsOverrides(settings.weights, *probe.graph))
         options.overrides.push_back(std::move(o));
     return options;
