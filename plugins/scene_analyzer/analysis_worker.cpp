@@ -109,6 +109,7 @@ void AnalysisWorker::buildEngine(const EngineChoice& choice) {
     report_.precision = engine_->precision();
     report_.precision_note = engine_->precisionNote();
     report_.precision_slow = !engine_->precisionWarning().empty();
+    report_.precision_auto = choice.precision == "auto";
     report_.state = AnalysisReport::State::Filling;
     report_.message = "Listening";
     publish();

@@ -33,6 +33,7 @@ struct AnalysisReport {
     std::string precision;       ///< what its networks compute in: "fp32" or "bf16" (empty: no engine)
     std::string precision_note;  ///< SceneEngine::precisionNote(): why, and any warning
     bool precision_slow = false; ///< bf16 emulated on this CPU (SceneEngine::precisionWarning())
+    bool precision_auto = false; ///< the precision was chosen by "auto"
     SceneResult result;          ///< the newest window's answer (empty before the first)
     int64_t analyses = 0;        ///< how many windows (segments) were answered since the engine was built
     float window_fill = 0;       ///< 0..1: how much of the first window and its look-ahead has arrived

@@ -263,12 +263,12 @@ void SceneEditor::showReport(const AnalysisReport& report) {
     }
     // The precision in a word or two, unless it is plain fp32 (the whole note, with its reason or
     // warning, on hover).
-    if (!report.precision.empty() && report.precision_note != "fp32" && report.state != State::Failed &&
-        report.state != State::Loading) {
+    if (!report.precision.empty() && (report.precision != "fp32" || report.precision_auto) &&
+        report.state != State::Failed && report.state != State::Loading) {
         status += ", " + juce::String(report.precision);
         if (report.precision_slow)
             status += " (emulated, slow)";
-        else if (juce::String(report.precision_note).contains("(auto"))
+        else if (report.precision_auto)
             status += " (auto)";
     }
     status_label_.setText(status, juce::dontSendNotification);

@@ -141,16 +141,17 @@ juce::String SceneProcessor::knownPrecision(const juce::String& word) {
     return "fp32";
 }
 
-void SceneProcessor::choosePrecision(const juce::String& precision) {
+void SceneProcessor::choosePrecision(const juce::String& word) {
+    const juce::String precision = knownPrecision(word);
     juce::String preset, weights;
     {
         std::lock_guard lock(choice_mutex_);
-        precision_ = knownPrecision(precision);
+        precision_ = precision;
         preset = preset_reference_;
         weights = weights_;
     }
     if (preset.isNotEmpty()) // else the default preset, when it is chosen, comes in this precision
-        load(preset, weights, knownPrecision(precision));
+        load(preset, weights, precision);
 }
 
 juce::String SceneProcessor::precision() const {
